@@ -1,0 +1,167 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import { OperationError } from './operation-error.js';
+import type { KeygateOperations } from './operations.js';
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface AdminServerOptions {
+  readonly operations: KeygateOperations;
+  readonly logger: Logger;
+  /** Bearer token; null allows unauthenticated calls (the listener is then loopback-only). */
+  readonly token: string | null;
+}
+
+type Handler = (ctx: RequestContext) => Promise<Reply>;
+interface RequestContext {
+  readonly params: readonly string[];
+  readonly query: URLSearchParams;
+  readonly body: unknown;
+  readonly actor: string;
+}
+interface Reply {
+  readonly status: number;
+  readonly body?: unknown;
+}
+
+/** The admin REST API (JSON): consumers and their credentials. */
+export class AdminServer {
+  readonly #server: Server;
+  readonly #routes: Array<{ method: string; pattern: RegExp; handler: Handler }>;
+  readonly #log: Logger;
+  readonly #tokenDigest: Buffer | null;
+
+  constructor(options: AdminServerOptions) {
+    const ops = options.operations;
+    this.#log = options.logger.child({ module: 'admin' });
+    this.#tokenDigest = options.token === null ? null : sha256(options.token);
+    const id = '([^/]+)';
+    this.#routes = [
+      { method: 'POST', pattern: /^\/consumers$/, handler: async (c) => ({ status: 201, body: await ops.createConsumer(fields(c.body, ['username', 'custom_id', 'roles', 'metadata']), c.actor) }) },
+      { method: 'GET', pattern: /^\/consumers$/, handler: async (c) => ({ status: 200, body: await ops.listConsumers({ after: c.query.get('after'), limit: intParam(c.query, 'limit') }) }) },
+      { method: 'GET', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => ({ status: 200, body: await ops.getConsumer(p(c, 0)) }) },
+      { method: 'PATCH', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => ({ status: 200, body: await ops.updateConsumer(p(c, 0), fields(c.body, ['custom_id', 'roles', 'status', 'metadata']), c.actor) }) },
+      { method: 'DELETE', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => { await ops.deleteConsumer(p(c, 0), c.actor); return { status: 204 }; } },
+      { method: 'POST', pattern: new RegExp(`^/consumers/${id}/credentials$`), handler: async (c) => ({ status: 201, body: await ops.createCredential(p(c, 0), fields(c.body, ['type', 'scopes', 'set_name', 'ttl_seconds', 'not_before', 'expires_at']), c.actor) }) },
+      { method: 'GET', pattern: new RegExp(`^/consumers/${id}/credentials$`), handler: async (c) => ({ status: 200, body: { data: await ops.listCredentials(p(c, 0)) } }) },
+      { method: 'DELETE', pattern: new RegExp(`^/credentials/${id}$`), handler: async (c) => ({ status: 200, body: await ops.revokeCredential(p(c, 0), c.actor) }) },
+    ];
+    this.#server = createServer((req, res) => { void this.#handle(req, res); });
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => { this.#server.off('error', reject); resolve(); });
+    });
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeIdleConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    try {
+      const actor = this.#authenticate(req);
+      const path = url.pathname.replace(/\/+$/, '') || '/';
+      let allowed = false;
+      for (const route of this.#routes) {
+        const m = route.pattern.exec(path);
+        if (m === null) continue;
+        allowed = true;
+        if (route.method !== req.method) continue;
+        const body = req.method === 'POST' || req.method === 'PATCH' ? await readJson(req) : undefined;
+        const params = m.slice(1).map((s) => decodeURIComponent(s));
+        const reply = await route.handler({ params, query: url.searchParams, body, actor });
+        return sendJson(res, reply.status, reply.body);
+      }
+      if (allowed) throw new OperationError('invalid_request', `method ${req.method ?? ''} not allowed on ${path}`);
+      throw new OperationError('not_found', `no admin route ${path}`);
+    } catch (err) {
+      if (err instanceof OperationError) {
+        return sendJson(res, err.status, { code: err.code, message: err.message, ...(err.field === null ? {} : { field: err.field }) });
+      }
+      const pgCode = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+      if (typeof pgCode === 'string' && /^(08|57P)/.test(pgCode) || isConnectionError(err)) {
+        this.#log.error({ err: String(err) }, 'admin: store unavailable');
+        return sendJson(res, 503, { code: 'store_unavailable', message: 'the store is unavailable' });
+      }
+      this.#log.error({ err: err instanceof Error ? err.stack : String(err), path: url.pathname }, 'admin: unexpected error');
+      return sendJson(res, 500, { code: 'internal_error', message: 'internal error' });
+    }
+  }
+
+  #authenticate(req: IncomingMessage): string {
+    if (this.#tokenDigest === null) return 'admin';
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer (.+)$/i.exec(header);
+    if (m?.[1] === undefined || !timingSafeEqual(sha256(m[1]), this.#tokenDigest)) {
+      throw new OperationError('unauthorized', 'a valid admin bearer token is required');
+    }
+    return 'admin-token';
+  }
+}
+
+function p(c: RequestContext, i: number): string {
+  return c.params[i] ?? '';
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null) return undefined;
+  if (!/^\d{1,7}$/.test(v)) throw new OperationError('invalid_request', `${name} must be a whole number`, name);
+  return Number(v);
+}
+
+/** The body as an object with only `allowed` keys; an unknown key is a 400 naming it. */
+function fields<T>(body: unknown, allowed: readonly string[]): T {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OperationError('invalid_request', 'the body must be a JSON object');
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) throw new OperationError('invalid_request', `unknown field ${JSON.stringify(key)}`, key);
+  }
+  return body as T;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > MAX_BODY_BYTES) throw new OperationError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(b);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new OperationError('invalid_request', `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT';
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (body === undefined) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}

@@ -1,0 +1,250 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Keygate, openStore, resolvePepper, SERVER_FILE } from '../app.js';
+import type { ServerFile } from '../app.js';
+import { OperationError } from '../admin/operation-error.js';
+import { KeygateOperations } from '../admin/operations.js';
+import type { ConsumerView, CredentialView } from '../admin/operations.js';
+import { ConfigError, loadEnvConfig } from '../config/env-config.js';
+import type { EnvConfig } from '../config/env-config.js';
+import { CredentialRegistry } from '../credentials/registry.js';
+import { SecretHasher } from '../credentials/secret-hasher.js';
+import { createLogger } from '../observability/logger.js';
+import { migrateToLatest } from '../store/migrations.js';
+import { AdminClient } from './admin-client.js';
+import type { OperationsClient } from './admin-client.js';
+import { parseDuration } from './duration.js';
+
+const USAGE = `keygate — external authorization for Envoy and Istio
+
+Usage:
+  keygate serve                                  run the server (gRPC :9191, HTTP :9192, admin 127.0.0.1:9193)
+  keygate migrate                                bring the database schema up to date
+  keygate consumer create USERNAME [--roles a,b] [--custom-id ID]
+  keygate consumer get USERNAME|ID
+  keygate consumer list [--after ID] [--limit N]
+  keygate consumer suspend|activate USERNAME|ID
+  keygate consumer delete USERNAME|ID
+  keygate credential create USERNAME|ID [--type key-auth] [--scopes a,b] [--set NAME] [--ttl 24h]
+  keygate credential list USERNAME|ID
+  keygate credential revoke CREDENTIAL_ID
+
+Options:
+  --json              machine-readable output
+  --admin-url URL     talk to a running server's admin API (default: direct to the store, or the
+                      running embedded server found in ./.keygate/server.json)
+
+Environment: DATABASE_URL, KEYGATE_PEPPER, REDIS_URL, KEYGATE_*_ADDR, KEYGATE_ADMIN_TOKEN (see README).`;
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      'admin-url': { type: 'string' },
+      roles: { type: 'string' },
+      'custom-id': { type: 'string' },
+      after: { type: 'string' },
+      limit: { type: 'string' },
+      type: { type: 'string', default: 'key-auth' },
+      scopes: { type: 'string' },
+      set: { type: 'string' },
+      ttl: { type: 'string' },
+    },
+  });
+  const [command, sub, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    console.log(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  let config: EnvConfig;
+  try {
+    config = loadEnvConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`keygate: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const out = (human: string, json: unknown): void => { console.log(values.json ? JSON.stringify(json, null, 2) : human); };
+
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'migrate': {
+      const store = await openStore(config);
+      try {
+        const result = await migrateToLatest(store.db);
+        const applied = (result.results ?? []).map((r) => r.migrationName);
+        out(applied.length === 0 ? 'schema is up to date' : `applied: ${applied.join(', ')}`, { applied });
+      } finally {
+        await store.close();
+      }
+      return 0;
+    }
+    case 'consumer':
+    case 'credential':
+      return withClient(config, values['admin-url'], async (client) => {
+        const arg = rest[0];
+        const need = (what: string): string => {
+          if (arg === undefined) throw new UsageError(`missing ${what}`);
+          return arg;
+        };
+        if (command === 'consumer') {
+          switch (sub) {
+            case 'create': {
+              const c = await client.createConsumer({ username: need('USERNAME'), roles: list(values.roles), custom_id: values['custom-id'] ?? null });
+              out(`created consumer ${c.username} (${c.id}) roles=${c.roles.join(',')}`, c);
+              return 0;
+            }
+            case 'get': {
+              const c = await client.getConsumer(need('USERNAME|ID'));
+              out(consumerLine(c), c);
+              return 0;
+            }
+            case 'list': {
+              const page = await client.listConsumers({ after: values.after ?? null, limit: values.limit === undefined ? undefined : Number(values.limit) });
+              out([...page.data.map(consumerLine), page.next === null ? '' : `next: --after ${page.next}`].filter((l) => l !== '').join('\n'), page);
+              return 0;
+            }
+            case 'suspend':
+            case 'activate': {
+              const c = await client.updateConsumer(need('USERNAME|ID'), { status: sub === 'suspend' ? 'suspended' : 'active' });
+              out(consumerLine(c), c);
+              return 0;
+            }
+            case 'delete': {
+              const ref = need('USERNAME|ID');
+              await client.deleteConsumer(ref);
+              out(`deleted consumer ${ref}`, { deleted: ref });
+              return 0;
+            }
+            default:
+              throw new UsageError(`unknown consumer command ${JSON.stringify(sub ?? '')}`);
+          }
+        }
+        switch (sub) {
+          case 'create': {
+            const ttl = values.ttl === undefined ? null : parseDuration(values.ttl);
+            if (ttl === null && values.ttl !== undefined) throw new UsageError(`--ttl ${values.ttl}: use a duration like 90s, 30m, 24h, 7d`);
+            const issued = await client.createCredential(need('USERNAME|ID'), {
+              type: values.type ?? 'key-auth', scopes: list(values.scopes), set_name: values.set ?? null,
+              ttl_seconds: ttl === null ? null : Math.round(ttl / 1000),
+            });
+            const c = issued.credential;
+            out(
+              [`${issued.key ?? ''}`, '', `credential ${c.id} (${c.type}) for consumer ${c.consumer_id}${c.expires_at === null ? '' : `, expires ${c.expires_at}`}`,
+                'The key is shown only now: keygate stores its hash, not the key.'].join('\n'),
+              issued,
+            );
+            return 0;
+          }
+          case 'list': {
+            const creds = await client.listCredentials(need('USERNAME|ID'));
+            out(creds.map(credentialLine).join('\n'), { data: creds });
+            return 0;
+          }
+          case 'revoke': {
+            const c = await client.revokeCredential(need('CREDENTIAL_ID'));
+            out(`revoked ${c.id} at ${c.revoked_at ?? ''}`, c);
+            return 0;
+          }
+          default:
+            throw new UsageError(`unknown credential command ${JSON.stringify(sub ?? '')}`);
+        }
+      });
+    default:
+      console.error(`keygate: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+class UsageError extends Error {}
+
+async function serve(config: EnvConfig): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  const app = await Keygate.start({ config, logger });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await app.stop();
+  return 0;
+}
+
+/**
+ * Runs `fn` against the admin API (with --admin-url, or a running embedded server), or straight
+ * against the store. The embedded store is single-process: while a server holds it, CLI
+ * commands must go through that server.
+ */
+async function withClient(config: EnvConfig, adminUrl: string | undefined, fn: (client: OperationsClient) => Promise<number>): Promise<number> {
+  try {
+    const url = adminUrl ?? process.env.KEYGATE_ADMIN_URL ?? (config.databaseUrl === null ? runningServerUrl(config.dataDir) : null);
+    if (url !== null) return await fn(new AdminClient(url, config.adminToken));
+    const store = await openStore(config);
+    try {
+      await migrateToLatest(store.db);
+      const registry = new CredentialRegistry({ hasher: new SecretHasher(resolvePepper(config)) });
+      const ops = new KeygateOperations({ db: store.db, registry });
+      const actor = `cli:${process.env.USER ?? 'unknown'}`;
+      return await fn({
+        createConsumer: (i) => ops.createConsumer(i, actor),
+        getConsumer: (r) => ops.getConsumer(r),
+        listConsumers: (o) => ops.listConsumers(o),
+        updateConsumer: (r, p) => ops.updateConsumer(r, p, actor),
+        deleteConsumer: (r) => ops.deleteConsumer(r, actor),
+        createCredential: (r, i) => ops.createCredential(r, i, actor),
+        listCredentials: (r) => ops.listCredentials(r),
+        revokeCredential: (id) => ops.revokeCredential(id, actor),
+      });
+    } finally {
+      await store.close();
+    }
+  } catch (err) {
+    if (err instanceof OperationError) {
+      console.error(`keygate: ${err.code}: ${err.message}`);
+      return err.code === 'not_found' ? 3 : 1;
+    }
+    if (err instanceof UsageError) {
+      console.error(`keygate: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function runningServerUrl(dataDir: string): string | null {
+  const file = join(dataDir, SERVER_FILE);
+  if (!existsSync(file)) return null;
+  try {
+    const info = JSON.parse(readFileSync(file, 'utf8')) as ServerFile;
+    process.kill(info.pid, 0);
+    return info.adminUrl;
+  } catch {
+    return null;
+  }
+}
+
+function list(value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function consumerLine(c: ConsumerView): string {
+  return `${c.id}  ${c.username}  ${c.status}  roles=${c.roles.join(',')}${c.custom_id === null ? '' : `  custom_id=${c.custom_id}`}`;
+}
+
+function credentialLine(c: CredentialView): string {
+  const state = c.revoked_at !== null ? 'revoked' : c.expires_at !== null && Date.parse(c.expires_at) <= Date.now() ? 'expired' : 'active';
+  return `${c.id}  ${c.type}  ${c.display_prefix ?? ''}…  ${state}${c.expires_at === null ? '' : `  expires=${c.expires_at}`}${c.set_name === null ? '' : `  set=${c.set_name}`}`;
+}

@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import type { CheckInput } from '../pipeline/check-input.js';
+import type { ReasonCode } from '../pipeline/reason-codes.js';
+import type { CredentialRecord } from '../cache/credential-record.js';
+import type { CredentialResolver } from '../cache/credential-resolver.js';
+
+/** The value of `x-auth-method`: which kind of credential authenticated the request. */
+export type AuthMethod = 'key-auth' | 'basic-auth' | 'jwt' | 'oauth2' | 'mtls' | 'anonymous';
+
+/** Where a credential was found, so the response can strip it before the request goes upstream. */
+export interface CredentialCarrier {
+  /** Lower-case request header names that carried the credential. */
+  readonly headers: readonly string[];
+  /** Query parameter names that carried the credential. */
+  readonly queryParameters: readonly string[];
+}
+
+/** The result of looking for a credential of one type in a request. */
+export type Extraction<P> =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'found'; readonly presented: P; readonly carrier: CredentialCarrier }
+  | { readonly kind: 'malformed'; readonly detail: string; readonly carrier: CredentialCarrier };
+
+/** Who the request is, once a credential has been verified. */
+export interface Identity {
+  readonly method: AuthMethod;
+  readonly record: CredentialRecord;
+  /** Scopes granted to this request (the credential's, or the token's for JWT/OAuth2). */
+  readonly scopes: readonly string[];
+}
+
+export type Verification =
+  | { readonly ok: true; readonly identity: Identity }
+  | { readonly ok: false; readonly reason: ReasonCode; readonly outage?: Error };
+
+/** What a credential type may use while verifying. */
+export interface VerifyContext {
+  readonly resolver: CredentialResolver;
+  /** Epoch ms of this decision. */
+  readonly now: number;
+}
+
+/**
+ * One kind of credential: how to find it in a request and how to check it. Built-ins are listed
+ * in `registry.ts`; `key-auth/api-key-credential.ts` is the example to follow.
+ */
+export interface CredentialType<P = unknown> {
+  readonly name: AuthMethod;
+  /** The `WWW-Authenticate` challenge sent with a 401 on a route that accepts this type. */
+  readonly challenge: string;
+  /** Finds the credential in the request, without I/O. */
+  extract(input: CheckInput): Extraction<P>;
+  /** Identifies the caller; synchronous when the answer is in the in-process cache. */
+  verify(presented: P, ctx: VerifyContext): Verification | Promise<Verification>;
+  /** The 32-byte cache key of a stored credential of this type, from its `lookup` column. */
+  cacheKey(lookup: string): Buffer;
+}
+
+/** Default cache key: SHA-256 of `type`, NUL, `lookup`. */
+export function hashedCacheKey(type: string, lookup: string): Buffer {
+  return createHash('sha256').update(type).update('\0').update(lookup).digest();
+}

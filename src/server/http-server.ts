@@ -1,0 +1,57 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface HttpServerOptions {
+  /** True once the server started and the store answers. */
+  readonly ready: () => boolean;
+  readonly metrics: Registry;
+}
+
+/** The operations port: `/healthz` (process up), `/readyz` (can decide), `/metrics` (Prometheus). */
+export class HttpServer {
+  readonly #server: Server;
+
+  constructor(options: HttpServerOptions) {
+    this.#server = createServer((req, res) => { void handle(req, res, options); });
+    this.#server.keepAliveTimeout = 65_000;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => { this.#server.off('error', reject); resolve(); });
+    });
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeIdleConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
+  const path = (req.url ?? '/').split('?', 1)[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+  switch (path) {
+    case '/healthz':
+      return send(res, 200, 'text/plain', 'ok\n');
+    case '/readyz':
+      return options.ready() ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', 'not ready\n');
+    case '/metrics':
+      try {
+        return send(res, 200, options.metrics.contentType, await options.metrics.metrics());
+      } catch {
+        return send(res, 500, 'text/plain', 'metrics unavailable\n');
+      }
+    default:
+      return send(res, 404, 'text/plain', 'not found\n');
+  }
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
