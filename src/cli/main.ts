@@ -11,6 +11,7 @@ import type { EnvConfig } from '../config/env-config.js';
 import { CredentialRegistry } from '../credentials/registry.js';
 import { SecretHasher } from '../credentials/secret-hasher.js';
 import { createLogger } from '../observability/logger.js';
+import { dataDirHolder } from '../store/data-dir-lock.js';
 import { migrateToLatest } from '../store/migrations.js';
 import { AdminClient } from './admin-client.js';
 import type { OperationsClient } from './admin-client.js';
@@ -190,7 +191,7 @@ async function serve(config: EnvConfig): Promise<number> {
  */
 async function withClient(config: EnvConfig, adminUrl: string | undefined, fn: (client: OperationsClient) => Promise<number>): Promise<number> {
   try {
-    const url = adminUrl ?? process.env.KEYGATE_ADMIN_URL ?? (config.databaseUrl === null ? runningServerUrl(config.dataDir) : null);
+    const url = adminUrl ?? process.env.KEYGATE_ADMIN_URL ?? (config.databaseUrl === null ? await runningServerUrl(config.dataDir) : null);
     if (url !== null) return await fn(new AdminClient(url, config.adminToken));
     const store = await openStore(config);
     try {
@@ -224,15 +225,26 @@ async function withClient(config: EnvConfig, adminUrl: string | undefined, fn: (
   }
 }
 
-function runningServerUrl(dataDir: string): string | null {
+/**
+ * The admin URL of the server holding the embedded store, waiting while one is starting (it
+ * holds the lock before it writes server.json); null when no server holds it.
+ */
+async function runningServerUrl(dataDir: string): Promise<string | null> {
   const file = join(dataDir, SERVER_FILE);
-  if (!existsSync(file)) return null;
-  try {
-    const info = JSON.parse(readFileSync(file, 'utf8')) as ServerFile;
-    process.kill(info.pid, 0);
-    return info.adminUrl;
-  } catch {
-    return null;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const holder = dataDirHolder(dataDir);
+    if (holder === null) return null;
+    if (existsSync(file)) {
+      try {
+        const info = JSON.parse(readFileSync(file, 'utf8')) as ServerFile;
+        if (info.pid === holder) return info.adminUrl;
+      } catch {
+        // being written: look again
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`process ${holder} holds ${dataDir} but serves no admin API`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

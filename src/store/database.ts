@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
+import { lockDataDir } from './data-dir-lock.js';
 import type { Database } from './schema.js';
 
 /** A notification callback; `payload` is whatever the NOTIFY carried. */
@@ -70,13 +71,20 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
 /** The embedded store: PGlite (PostgreSQL in WebAssembly) with its data under `dataDir/pgdata`. */
 export async function openEmbeddedStore(dataDir: string | null): Promise<Store> {
   let pglite: PGlite;
+  let unlock = (): void => undefined;
   if (dataDir === null) {
     pglite = new PGlite();
   } else {
     mkdirSync(dataDir, { recursive: true });
+    unlock = lockDataDir(dataDir);
     pglite = new PGlite(join(dataDir, 'pgdata'));
   }
-  await pglite.waitReady;
+  try {
+    await pglite.waitReady;
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return {
     db,
@@ -88,6 +96,7 @@ export async function openEmbeddedStore(dataDir: string | null): Promise<Store> 
     async close() {
       await db.destroy();
       if (!pglite.closed) await pglite.close();
+      unlock();
     },
   };
 }
