@@ -33,9 +33,11 @@ export class AdminServer {
   readonly #routes: Array<{ method: string; pattern: RegExp; handler: Handler }>;
   readonly #log: Logger;
   readonly #tokenDigest: Buffer | null;
+  readonly #operations: KeygateOperations;
 
   constructor(options: AdminServerOptions) {
     const ops = options.operations;
+    this.#operations = ops;
     this.#log = options.logger.child({ module: 'admin' });
     this.#tokenDigest = options.token === null ? null : sha256(options.token);
     const id = '([^/]+)';
@@ -87,8 +89,8 @@ export class AdminServer {
       if (err instanceof OperationError) {
         return sendJson(res, err.status, { code: err.code, message: err.message, ...(err.field === null ? {} : { field: err.field }) });
       }
-      const pgCode = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-      if (typeof pgCode === 'string' && /^(08|57P)/.test(pgCode) || isConnectionError(err)) {
+      // Not an operation error: if the store does not answer either, it is an outage (503).
+      if (!(await this.#operations.ping())) {
         this.#log.error({ err: String(err) }, 'admin: store unavailable');
         return sendJson(res, 503, { code: 'store_unavailable', message: 'the store is unavailable' });
       }
@@ -148,11 +150,6 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch (err) {
     throw new OperationError('invalid_request', `the body is not valid JSON: ${(err as Error).message}`);
   }
-}
-
-function isConnectionError(err: unknown): boolean {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT';
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,4 +1,5 @@
 
+import { sql } from 'kysely';
 import type { Kysely, Transaction } from 'kysely';
 import type { CredentialRegistry } from '../credentials/registry.js';
 import type { ConsumerRow, CredentialRow, Database } from '../store/schema.js';
@@ -84,6 +85,16 @@ export class KeygateOperations {
   constructor(options: { db: Kysely<Database>; registry: CredentialRegistry }) {
     this.#db = options.db;
     this.#registry = options.registry;
+  }
+
+  /** True when the store answers a trivial query. */
+  async ping(): Promise<boolean> {
+    try {
+      await sql`SELECT 1`.execute(this.#db);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async createConsumer(input: NewConsumer, actor: string): Promise<ConsumerView> {
