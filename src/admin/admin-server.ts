@@ -47,9 +47,11 @@ export class AdminServer {
       { method: 'GET', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => ({ status: 200, body: await ops.getConsumer(p(c, 0)) }) },
       { method: 'PATCH', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => ({ status: 200, body: await ops.updateConsumer(p(c, 0), fields(c.body, ['custom_id', 'roles', 'status', 'metadata']), c.actor) }) },
       { method: 'DELETE', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => { await ops.deleteConsumer(p(c, 0), c.actor); return { status: 204 }; } },
-      { method: 'POST', pattern: new RegExp(`^/consumers/${id}/credentials$`), handler: async (c) => ({ status: 201, body: await ops.createCredential(p(c, 0), fields(c.body, ['type', 'scopes', 'set_name', 'ttl_seconds', 'not_before', 'expires_at']), c.actor) }) },
+      { method: 'POST', pattern: new RegExp(`^/consumers/${id}/credentials$`), handler: async (c) => ({ status: 201, body: await ops.createCredential(p(c, 0), fields(c.body, ['type', 'lookup', 'scopes', 'set_name', 'ttl_seconds', 'not_before', 'expires_at']), c.actor) }) },
       { method: 'GET', pattern: new RegExp(`^/consumers/${id}/credentials$`), handler: async (c) => ({ status: 200, body: { data: await ops.listCredentials(p(c, 0)) } }) },
       { method: 'DELETE', pattern: new RegExp(`^/credentials/${id}$`), handler: async (c) => ({ status: 200, body: await ops.revokeCredential(p(c, 0), c.actor) }) },
+      { method: 'POST', pattern: new RegExp(`^/credentials/${id}/rotate$`), handler: async (c) => ({ status: 201, body: await ops.rotateCredential(p(c, 0), num(fields<{ grace_seconds?: unknown }>(c.body, ['grace_seconds']).grace_seconds ?? 0, 'grace_seconds'), c.actor) }) },
+      { method: 'POST', pattern: new RegExp(`^/credential-sets/${id}/expire$`), handler: async (c) => ({ status: 200, body: await ops.expireSet(p(c, 0), num(fields<{ in_seconds?: unknown }>(c.body, ['in_seconds']).in_seconds, 'in_seconds'), c.actor) }) },
     ];
     this.#server = createServer((req, res) => { void this.#handle(req, res); });
   }
@@ -112,6 +114,11 @@ export class AdminServer {
 
 function p(c: RequestContext, i: number): string {
   return c.params[i] ?? '';
+}
+
+function num(v: unknown, field: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new OperationError('invalid_request', `${field} must be a whole number`, field);
+  return v;
 }
 
 function sha256(s: string): Buffer {

@@ -37,7 +37,14 @@ export interface IssuedCredentialView {
   readonly credential: CredentialView;
   /** The API key (key-auth). */
   readonly key?: string;
+  /** The key id (basic-auth): `Authorization: Basic base64(key_id:secret)`. */
+  readonly key_id?: string;
+  /** The generated secret (basic-auth). */
+  readonly secret?: string;
 }
+
+/** Credential types whose `lookup` the operator names (nothing secret is issued). */
+const NAMED_TYPES: Readonly<Record<string, string>> = { mtls: 'SPIFFE id', jwt: 'token subject', oauth2: 'client id' };
 
 export interface NewConsumer {
   readonly username: string;
@@ -55,6 +62,8 @@ export interface ConsumerPatch {
 
 export interface NewCredential {
   readonly type: string;
+  /** For `mtls` the SPIFFE id, for `jwt` the token subject, for `oauth2` the client id. */
+  readonly lookup?: string;
   readonly scopes?: readonly string[];
   readonly set_name?: string | null;
   readonly ttl_seconds?: number | null;
@@ -176,25 +185,100 @@ export class KeygateOperations {
       if (expiresAt !== null) throw new OperationError('invalid_request', 'give ttl_seconds or expires_at, not both', 'ttl_seconds');
       expiresAt = new Date(Date.now() + input.ttl_seconds * 1000);
     }
-    if (input.type !== 'key-auth') {
-      throw new OperationError('invalid_request', `credential type ${JSON.stringify(input.type)} cannot be issued here (known: key-auth)`, 'type');
-    }
-    const issued = this.#registry.keyAuth.issue();
+    const issued = this.#issue(input);
     return this.#db.transaction().execute(async (tx) => {
       const consumer = await findConsumer(tx, ref);
       const row = await tx
         .insertInto('credentials')
         .values({
           consumer_id: consumer.id, type: input.type, lookup: issued.lookup, display_prefix: issued.displayPrefix,
-          secret_hash: null, hash_algorithm: 'hmac-sha256', scopes, set_name: input.set_name ?? null,
+          secret_hash: issued.secretHash, hash_algorithm: issued.hashAlgorithm, scopes, set_name: input.set_name ?? null,
           not_before: notBefore, expires_at: expiresAt,
         })
         .returningAll()
-        .executeTakeFirstOrThrow();
+        .executeTakeFirstOrThrow()
+        .catch(uniqueViolation(`a ${input.type} credential with this ${NAMED_TYPES[input.type] ?? 'lookup'} exists`, 'lookup'));
       const view = credentialView(row);
       await audit(tx, actor, 'credential.create', 'credential', row.id, null, view);
-      return { credential: view, key: issued.key };
+      return { credential: view, ...issued.shown };
     });
+  }
+
+  /**
+   * Rotates a credential: a new secret for the same consumer, scopes, set and validity; the old
+   * one expires after `graceSeconds` (never later than it would have anyway).
+   */
+  async rotateCredential(id: string, graceSeconds: number, actor: string): Promise<IssuedCredentialView> {
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 365 * 86400) {
+      throw new OperationError('invalid_request', 'grace_seconds must be a whole number from 0 to 31536000', 'grace_seconds');
+    }
+    return this.#db.transaction().execute(async (tx) => {
+      const old = await findCredential(tx, id);
+      if (old.revoked_at !== null) throw new OperationError('invalid_request', 'a revoked credential cannot be rotated', 'id');
+      if (old.type !== 'key-auth' && old.type !== 'basic-auth') {
+        throw new OperationError('invalid_request', `a ${old.type} credential has no secret to rotate`, 'id');
+      }
+      const issued = this.#issue({ type: old.type });
+      const row = await tx.insertInto('credentials').values({
+        consumer_id: old.consumer_id, type: old.type, lookup: issued.lookup, display_prefix: issued.displayPrefix,
+        secret_hash: issued.secretHash, hash_algorithm: issued.hashAlgorithm, scopes: old.scopes, set_name: old.set_name,
+        not_before: old.not_before, expires_at: old.expires_at, rotated_from: old.id,
+      }).returningAll().executeTakeFirstOrThrow();
+      const graceEnd = new Date(Date.now() + graceSeconds * 1000);
+      const oldExpiry = old.expires_at === null ? null : new Date(old.expires_at);
+      const expiresAt = oldExpiry !== null && oldExpiry < graceEnd ? oldExpiry : graceEnd;
+      const oldAfter = await tx.updateTable('credentials').set({ expires_at: expiresAt, updated_at: new Date() })
+        .where('id', '=', old.id).returningAll().executeTakeFirstOrThrow();
+      const view = credentialView(row);
+      await audit(tx, actor, 'credential.rotate', 'credential', old.id, credentialView(old), { old: credentialView(oldAfter), new: view });
+      return { credential: view, ...issued.shown };
+    });
+  }
+
+  /**
+   * Sets `expires_at` of every live credential in the set to now + `inSeconds` (or keeps an
+   * earlier expiry): one statement, whatever the set's size; the triggers invalidate every member.
+   */
+  async expireSet(name: string, inSeconds: number, actor: string): Promise<{ set_name: string; expires_at: string; updated: number }> {
+    checkName(name, 'set_name');
+    if (!Number.isInteger(inSeconds) || inSeconds < 0 || inSeconds > 10 * 365 * 86400) {
+      throw new OperationError('invalid_request', 'in_seconds must be a whole number from 0 to 315360000', 'in_seconds');
+    }
+    const at = new Date(Date.now() + inSeconds * 1000);
+    return this.#db.transaction().execute(async (tx) => {
+      const result = await tx.updateTable('credentials')
+        .set({ expires_at: sql<Date>`LEAST(COALESCE(expires_at, 'infinity'::timestamptz), ${at}::timestamptz)`, updated_at: new Date() })
+        .where('set_name', '=', name).where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      const updated = Number(result.numUpdatedRows);
+      const summary = { set_name: name, expires_at: at.toISOString(), updated };
+      await audit(tx, actor, 'credential_set.expire', 'credential_set', name, null, summary);
+      return summary;
+    });
+  }
+
+  #issue(input: NewCredential): { lookup: string; displayPrefix: string | null; secretHash: string | null; hashAlgorithm: string | null; shown: { key?: string; key_id?: string; secret?: string } } {
+    switch (input.type) {
+      case 'key-auth': {
+        if (input.lookup !== undefined) throw new OperationError('invalid_request', 'key-auth keys are generated; lookup is not accepted', 'lookup');
+        const k = this.#registry.keyAuth.issue();
+        return { lookup: k.lookup, displayPrefix: k.displayPrefix, secretHash: null, hashAlgorithm: 'hmac-sha256', shown: { key: k.key } };
+      }
+      case 'basic-auth': {
+        if (input.lookup !== undefined) throw new OperationError('invalid_request', 'basic-auth key ids are generated; lookup is not accepted', 'lookup');
+        const b = this.#registry.basicAuth.issue();
+        return { lookup: b.keyId, displayPrefix: b.keyId, secretHash: b.secretHash, hashAlgorithm: 'hmac-sha256', shown: { key_id: b.keyId, secret: b.secret } };
+      }
+      default: {
+        const what = NAMED_TYPES[input.type];
+        if (what === undefined) throw new OperationError('invalid_request', `unknown credential type ${JSON.stringify(input.type)} (key-auth, basic-auth, jwt, oauth2, mtls)`, 'type');
+        const lookup = input.lookup;
+        if (typeof lookup !== 'string' || lookup.length === 0 || lookup.length > 2048 || /[\u0000-\u001f]/.test(lookup)) {
+          throw new OperationError('invalid_request', `a ${input.type} credential needs lookup: the ${what}`, 'lookup');
+        }
+        return { lookup, displayPrefix: lookup.slice(0, 64), secretHash: null, hashAlgorithm: null, shown: {} };
+      }
+    }
   }
 
   async listCredentials(ref: string): Promise<readonly CredentialView[]> {

@@ -12,6 +12,8 @@ export interface OperationsClient {
   createCredential(ref: string, input: NewCredential): Promise<IssuedCredentialView>;
   listCredentials(ref: string): Promise<readonly CredentialView[]>;
   revokeCredential(id: string): Promise<CredentialView>;
+  rotateCredential(id: string, graceSeconds: number): Promise<IssuedCredentialView>;
+  expireSet(name: string, inSeconds: number): Promise<{ set_name: string; expires_at: string; updated: number }>;
 }
 
 /** The admin API over HTTP. */
@@ -51,6 +53,12 @@ export class AdminClient implements OperationsClient {
   }
   revokeCredential(id: string): Promise<CredentialView> {
     return this.#call('DELETE', `/credentials/${encodeURIComponent(id)}`);
+  }
+  rotateCredential(id: string, graceSeconds: number): Promise<IssuedCredentialView> {
+    return this.#call('POST', `/credentials/${encodeURIComponent(id)}/rotate`, { grace_seconds: graceSeconds });
+  }
+  expireSet(name: string, inSeconds: number): Promise<{ set_name: string; expires_at: string; updated: number }> {
+    return this.#call('POST', `/credential-sets/${encodeURIComponent(name)}/expire`, { in_seconds: inSeconds });
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -5,7 +5,7 @@ import { Keygate, openStore, resolvePepper, SERVER_FILE } from '../app.js';
 import type { ServerFile } from '../app.js';
 import { OperationError } from '../admin/operation-error.js';
 import { KeygateOperations } from '../admin/operations.js';
-import type { ConsumerView, CredentialView } from '../admin/operations.js';
+import type { ConsumerView, CredentialView, IssuedCredentialView } from '../admin/operations.js';
 import { ConfigError, loadEnvConfig } from '../config/env-config.js';
 import type { EnvConfig } from '../config/env-config.js';
 import { CredentialRegistry } from '../credentials/registry.js';
@@ -27,9 +27,12 @@ Usage:
   keygate consumer list [--after ID] [--limit N]
   keygate consumer suspend|activate USERNAME|ID
   keygate consumer delete USERNAME|ID
-  keygate credential create USERNAME|ID [--type key-auth] [--scopes a,b] [--set NAME] [--ttl 24h]
+  keygate credential create USERNAME|ID [--type key-auth|basic-auth] [--scopes a,b] [--set NAME] [--ttl 24h]
+  keygate credential create USERNAME|ID --type mtls|jwt|oauth2 --lookup SPIFFE_ID|SUBJECT|CLIENT_ID
   keygate credential list USERNAME|ID
   keygate credential revoke CREDENTIAL_ID
+  keygate credential rotate CREDENTIAL_ID [--grace 24h]
+  keygate set expire SET_NAME --in 24h
 
 Options:
   --json              machine-readable output
@@ -55,6 +58,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       scopes: { type: 'string' },
       set: { type: 'string' },
       ttl: { type: 'string' },
+      lookup: { type: 'string' },
+      grace: { type: 'string' },
+      in: { type: 'string' },
     },
   });
   const [command, sub, ...rest] = positionals;
@@ -90,12 +96,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     case 'consumer':
     case 'credential':
+    case 'set':
       return withClient(config, values['admin-url'], async (client) => {
         const arg = rest[0];
         const need = (what: string): string => {
           if (arg === undefined) throw new UsageError(`missing ${what}`);
           return arg;
         };
+        if (command === 'set') {
+          if (sub !== 'expire') throw new UsageError(`unknown set command ${JSON.stringify(sub ?? '')}`);
+          const inMs = values.in === undefined ? null : parseDuration(values.in);
+          if (inMs === null) throw new UsageError('set expire needs --in DURATION, e.g. --in 24h');
+          const r = await client.expireSet(need('SET_NAME'), Math.round(inMs / 1000));
+          out(`set ${r.set_name}: ${r.updated} credentials expire at ${r.expires_at} (or earlier)`, r);
+          return 0;
+        }
         if (command === 'consumer') {
           switch (sub) {
             case 'create': {
@@ -136,13 +151,16 @@ export async function main(argv: readonly string[]): Promise<number> {
             const issued = await client.createCredential(need('USERNAME|ID'), {
               type: values.type ?? 'key-auth', scopes: list(values.scopes), set_name: values.set ?? null,
               ttl_seconds: ttl === null ? null : Math.round(ttl / 1000),
+              ...(values.lookup === undefined ? {} : { lookup: values.lookup }),
             });
-            const c = issued.credential;
-            out(
-              [`${issued.key ?? ''}`, '', `credential ${c.id} (${c.type}) for consumer ${c.consumer_id}${c.expires_at === null ? '' : `, expires ${c.expires_at}`}`,
-                'The key is shown only now: keygate stores its hash, not the key.'].join('\n'),
-              issued,
-            );
+            out(issuedText(issued), issued);
+            return 0;
+          }
+          case 'rotate': {
+            const grace = values.grace === undefined ? 0 : parseDuration(values.grace);
+            if (grace === null) throw new UsageError(`--grace ${values.grace ?? ''}: use a duration like 1h or 24h`);
+            const issued = await client.rotateCredential(need('CREDENTIAL_ID'), Math.round(grace / 1000));
+            out(issuedText(issued), issued);
             return 0;
           }
           case 'list': {
@@ -208,6 +226,8 @@ async function withClient(config: EnvConfig, adminUrl: string | undefined, fn: (
         createCredential: (r, i) => ops.createCredential(r, i, actor),
         listCredentials: (r) => ops.listCredentials(r),
         revokeCredential: (id) => ops.revokeCredential(id, actor),
+        rotateCredential: (id, g) => ops.rotateCredential(id, g, actor),
+        expireSet: (n, i) => ops.expireSet(n, i, actor),
       });
     } finally {
       await store.close();
@@ -254,6 +274,16 @@ function list(value: string | undefined): string[] {
 
 function consumerLine(c: ConsumerView): string {
   return `${c.id}  ${c.username}  ${c.status}  roles=${c.roles.join(',')}${c.custom_id === null ? '' : `  custom_id=${c.custom_id}`}`;
+}
+
+function issuedText(issued: IssuedCredentialView): string {
+  const c = issued.credential;
+  const lines: string[] = [];
+  if (issued.key !== undefined) lines.push(issued.key, '');
+  if (issued.key_id !== undefined) lines.push(`key_id: ${issued.key_id}`, `secret: ${issued.secret ?? ''}`, '');
+  lines.push(`credential ${c.id} (${c.type}) for consumer ${c.consumer_id}${c.expires_at === null ? '' : `, expires ${c.expires_at}`}${c.rotated_from === null ? '' : `, rotated from ${c.rotated_from}`}`);
+  if (issued.key !== undefined || issued.secret !== undefined) lines.push('The secret is shown only now: keygate stores its hash, not the secret.');
+  return lines.join('\n');
 }
 
 function credentialLine(c: CredentialView): string {

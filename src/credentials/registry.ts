@@ -1,11 +1,18 @@
+import { ANONYMOUS_TYPE } from './anonymous/anonymous-consumer.js';
+import { BasicCredential } from './basic-auth/basic-credential.js';
 import type { AuthMethod, CredentialType } from './credential-type.js';
+import { hashedCacheKey } from './credential-type.js';
 import { ApiKeyCredential } from './key-auth/api-key-credential.js';
 import type { ApiKeyLocations } from './key-auth/api-key-credential.js';
+import { MtlsCredential } from './mtls/mtls-credential.js';
 import type { SecretHasher } from './secret-hasher.js';
 
 export interface CredentialRegistryOptions {
   readonly hasher: SecretHasher;
   readonly apiKeyLocations?: ApiKeyLocations;
+  readonly basicHeaders?: readonly string[];
+  /** Types configured from the policy file (JWT issuers, introspection), added after the built-ins. */
+  readonly extra?: readonly CredentialType[];
 }
 
 /**
@@ -14,15 +21,22 @@ export interface CredentialRegistryOptions {
  */
 export class CredentialRegistry {
   readonly keyAuth: ApiKeyCredential;
+  readonly basicAuth: BasicCredential;
   readonly #byName: ReadonlyMap<string, CredentialType>;
 
   constructor(options: CredentialRegistryOptions) {
     this.keyAuth = new ApiKeyCredential({ hasher: options.hasher, locations: options.apiKeyLocations });
-    const builtIns: readonly CredentialType[] = [this.keyAuth];
+    this.basicAuth = new BasicCredential({ hasher: options.hasher, headers: options.basicHeaders });
+    const builtIns: readonly CredentialType[] = [
+      this.keyAuth as CredentialType,
+      this.basicAuth as CredentialType,
+      new MtlsCredential() as CredentialType,
+      ...(options.extra ?? []),
+    ];
     const byName = new Map<string, CredentialType>();
     for (const type of builtIns) {
       if (byName.has(type.name)) throw new Error(`credential type ${type.name} registered twice`);
-      byName.set(type.name, type as CredentialType);
+      byName.set(type.name, type);
     }
     this.#byName = byName;
   }
@@ -37,6 +51,7 @@ export class CredentialRegistry {
 
   /** The cache key of a stored credential, or null for a type this build does not know. */
   cacheKey(type: string, lookup: string): Buffer | null {
+    if (type === ANONYMOUS_TYPE) return hashedCacheKey(type, lookup);
     return this.#byName.get(type)?.cacheKey(lookup) ?? null;
   }
 }

@@ -2,6 +2,7 @@ import type { CredentialRecord } from '../cache/credential-record.js';
 import { StoreUnavailableError } from '../cache/credential-resolver.js';
 import type { CredentialResolver } from '../cache/credential-resolver.js';
 import type { CredentialCarrier, CredentialType, Extraction, Identity, Verification } from '../credentials/credential-type.js';
+import type { AnonymousConsumer } from '../credentials/anonymous/anonymous-consumer.js';
 import type { CredentialRegistry } from '../credentials/registry.js';
 import type { RouteMatcher, RoutePolicy } from '../policies/route-policy.js';
 import type { CheckInput } from './check-input.js';
@@ -15,6 +16,8 @@ export interface CheckPipelineOptions {
   readonly routes: () => RouteMatcher;
   readonly registry: CredentialRegistry;
   readonly resolver: CredentialResolver;
+  /** The anonymous consumer for `auth: anonymous` routes; null when none is configured. */
+  readonly anonymous?: () => AnonymousConsumer | null;
   /** Epoch ms clock. */
   readonly now?: () => number;
 }
@@ -29,12 +32,14 @@ export class CheckPipeline {
   readonly #registry: CredentialRegistry;
   readonly #resolver: CredentialResolver;
   readonly #now: () => number;
+  readonly #anonymous: () => AnonymousConsumer | null;
 
   constructor(options: CheckPipelineOptions) {
     this.#routes = options.routes;
     this.#registry = options.registry;
     this.#resolver = options.resolver;
     this.#now = options.now ?? Date.now;
+    this.#anonymous = options.anonymous ?? (() => null);
   }
 
   decide(input: CheckInput): Decision | Promise<Decision> {
@@ -62,20 +67,30 @@ export class CheckPipeline {
         if (extraction.kind !== 'absent') { type = candidate; accepted = false; break; }
       }
     }
-    if (type === undefined || extraction.kind === 'absent') {
-      if (route.auth === 'required') return deny(route, 401, Reason.missing_credentials, null);
-      return { kind: 'allow', route, identity: null, carrier: NO_CARRIER, degraded: null };
-    }
-    if (extraction.kind === 'malformed') return deny(route, 401, Reason.malformed_credentials, null);
-
-    // 3. Identify: verify the credential (L1 → L2 → L3).
-    const carrier = extraction.carrier;
     const now = this.#now();
     let verified: Verification | Promise<Verification>;
-    try {
-      verified = type.verify(extraction.presented, { resolver: this.#resolver, now });
-    } catch (err) {
-      return this.#outage(route, carrier, err);
+    let carrier = NO_CARRIER;
+    if (type === undefined || extraction.kind === 'absent') {
+      if (route.auth === 'required') return deny(route, 401, Reason.missing_credentials, null);
+      const anonymous = route.auth === 'anonymous' ? this.#anonymous() : null;
+      if (anonymous === null) return { kind: 'allow', route, identity: null, carrier: NO_CARRIER, degraded: null };
+      // 3a. Identify as the anonymous consumer: no credential was presented at all.
+      try {
+        verified = anonymous.identify({ resolver: this.#resolver, now });
+      } catch (err) {
+        return this.#outage(route, carrier, err);
+      }
+    } else if (extraction.kind === 'malformed') {
+      return deny(route, 401, Reason.malformed_credentials, null);
+    } else {
+      // 3. Identify: verify the credential (L1 → L2 → L3). An invalid one is refused even on an
+      //    anonymous route: no silent downgrade.
+      carrier = extraction.carrier;
+      try {
+        verified = type.verify(extraction.presented, { resolver: this.#resolver, now });
+      } catch (err) {
+        return this.#outage(route, carrier, err);
+      }
     }
     if (verified instanceof Promise) {
       return verified.then(
@@ -89,6 +104,7 @@ export class CheckPipeline {
   #conclude(route: RoutePolicy, carrier: CredentialCarrier, verified: Verification, accepted: boolean, now: number): Decision {
     if (!verified.ok) {
       if (verified.outage !== undefined) return this.#outage(route, carrier, verified.outage);
+      if (verified.reason === Reason.anonymous_consumer_missing) return deny(route, 401, Reason.missing_credentials, null);
       return deny(route, 401, verified.reason, null);
     }
     const identity = verified.identity;

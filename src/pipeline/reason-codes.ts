@@ -29,6 +29,8 @@ export const Reason = {
   insufficient_scope: 'insufficient_scope',
   /** Authenticated with a credential type this route does not accept. */
   credential_type_not_allowed: 'credential_type_not_allowed',
+  /** The route allows anonymous access but the configured anonymous consumer does not exist. */
+  anonymous_consumer_missing: 'anonymous_consumer_missing',
   /** No route matched and the default route denies. */
   no_route: 'no_route',
   /** The store (L2/L3) could not answer and the entry was not cached: the route's failure rule applied. */

@@ -109,6 +109,36 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await sql`DROP FUNCTION IF EXISTS keygate_credentials_changed, keygate_consumers_changed`.execute(db);
     },
   },
+  '0002_anonymous_consumer_changes': {
+    // The anonymous consumer is cached by username under the `anonymous` pseudo type: any change
+    // to a consumer (or its deletion) also invalidates that entry.
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`
+        CREATE OR REPLACE FUNCTION keygate_consumers_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'UPDATE' THEN
+            INSERT INTO changes (type, lookup)
+              SELECT c.type, c.lookup FROM credentials c JOIN new_rows n ON n.id = c.consumer_id;
+            INSERT INTO changes (type, lookup)
+              SELECT 'anonymous', username FROM old_rows UNION SELECT 'anonymous', username FROM new_rows;
+          ELSE
+            INSERT INTO changes (type, lookup) SELECT 'anonymous', username FROM old_rows;
+          END IF;
+          PERFORM pg_notify('keygate_changes', '');
+          RETURN NULL;
+        END $$`.execute(db);
+      await sql`DROP TRIGGER consumers_changed_upd ON consumers`.execute(db);
+      await sql`
+        CREATE TRIGGER consumers_changed_upd AFTER UPDATE ON consumers
+          REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION keygate_consumers_changed()`.execute(db);
+      await sql`
+        CREATE TRIGGER consumers_changed_del AFTER DELETE ON consumers
+          REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION keygate_consumers_changed()`.execute(db);
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await sql`DROP TRIGGER IF EXISTS consumers_changed_del ON consumers`.execute(db);
+    },
+  },
 };
 
 class CodeMigrationProvider implements MigrationProvider {
