@@ -200,6 +200,16 @@ export class Keygate {
     writeFileSync(join(this.#config.dataDir, SERVER_FILE), `${JSON.stringify(file)}\n`, { mode: 0o600 });
   }
 
+  /** `METHOD /path/{param}` of every admin route served. */
+  adminRouteKeys(): string[] {
+    return this.#admin.routeKeys();
+  }
+
+  /** The PostgreSQL URL, or null on the embedded store. */
+  get databaseUrl(): string | null {
+    return this.#config.databaseUrl;
+  }
+
   /** The route table in force (issue: policy file hot reload swaps it). */
   get routes(): RouteMatcher {
     return this.#routes;

@@ -5,6 +5,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { OperationError } from './operation-error.js';
 import type { KeygateOperations } from './operations.js';
+import { openApiDocument } from './openapi.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -17,6 +18,7 @@ export interface AdminServerOptions {
 
 type Handler = (ctx: RequestContext) => Promise<Reply>;
 interface RequestContext {
+  readonly idempotencyKey: string | null;
   readonly params: readonly string[];
   readonly query: URLSearchParams;
   readonly body: unknown;
@@ -25,12 +27,37 @@ interface RequestContext {
 interface Reply {
   readonly status: number;
   readonly body?: unknown;
+  readonly replayed?: boolean;
+}
+
+/** Fields of a create response that are secrets: never stored for an idempotent replay. */
+const SECRET_FIELDS = ['key', 'secret'];
+
+/**
+ * Runs a create once per `Idempotency-Key`: a repeat gets the first response again, with
+ * `idempotent-replayed: true` — minus any secret, which keygate never stores.
+ */
+async function idempotent(ops: KeygateOperations, operation: string, c: RequestContext, run: () => Promise<Reply>): Promise<Reply> {
+  if (c.idempotencyKey === null) return run();
+  const saved = await ops.findIdempotent(operation, c.idempotencyKey);
+  if (saved !== null) return { status: saved.status, body: saved.body, replayed: true };
+  const reply = await run();
+  let stored = reply.body;
+  if (typeof stored === 'object' && stored !== null) {
+    const copy: Record<string, unknown> = { ...(stored as Record<string, unknown>) };
+    for (const f of SECRET_FIELDS) {
+      if (f in copy) { delete copy[f]; copy.secret_not_shown_again = true; }
+    }
+    stored = copy;
+  }
+  await ops.saveIdempotent(operation, c.idempotencyKey, { status: reply.status, body: stored });
+  return reply;
 }
 
 /** The admin REST API (JSON): consumers and their credentials. */
 export class AdminServer {
   readonly #server: Server;
-  readonly #routes: Array<{ method: string; pattern: RegExp; handler: Handler }>;
+  readonly #routes: Array<{ method: string; path: string; pattern: RegExp; handler: Handler }>;
   readonly #log: Logger;
   readonly #tokenDigest: Buffer | null;
   readonly #operations: KeygateOperations;
@@ -40,20 +67,26 @@ export class AdminServer {
     this.#operations = ops;
     this.#log = options.logger.child({ module: 'admin' });
     this.#tokenDigest = options.token === null ? null : sha256(options.token);
-    const id = '([^/]+)';
-    this.#routes = [
-      { method: 'POST', pattern: /^\/consumers$/, handler: async (c) => ({ status: 201, body: await ops.createConsumer(fields(c.body, ['username', 'custom_id', 'roles', 'metadata']), c.actor) }) },
-      { method: 'GET', pattern: /^\/consumers$/, handler: async (c) => ({ status: 200, body: await ops.listConsumers({ after: c.query.get('after'), limit: intParam(c.query, 'limit') }) }) },
-      { method: 'GET', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => ({ status: 200, body: await ops.getConsumer(p(c, 0)) }) },
-      { method: 'PATCH', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => ({ status: 200, body: await ops.updateConsumer(p(c, 0), fields(c.body, ['custom_id', 'roles', 'status', 'metadata']), c.actor) }) },
-      { method: 'DELETE', pattern: new RegExp(`^/consumers/${id}$`), handler: async (c) => { await ops.deleteConsumer(p(c, 0), c.actor); return { status: 204 }; } },
-      { method: 'POST', pattern: new RegExp(`^/consumers/${id}/credentials$`), handler: async (c) => ({ status: 201, body: await ops.createCredential(p(c, 0), fields(c.body, ['type', 'lookup', 'scopes', 'set_name', 'ttl_seconds', 'not_before', 'expires_at']), c.actor) }) },
-      { method: 'GET', pattern: new RegExp(`^/consumers/${id}/credentials$`), handler: async (c) => ({ status: 200, body: { data: await ops.listCredentials(p(c, 0)) } }) },
-      { method: 'DELETE', pattern: new RegExp(`^/credentials/${id}$`), handler: async (c) => ({ status: 200, body: await ops.revokeCredential(p(c, 0), c.actor) }) },
-      { method: 'POST', pattern: new RegExp(`^/credentials/${id}/rotate$`), handler: async (c) => ({ status: 201, body: await ops.rotateCredential(p(c, 0), num(fields<{ grace_seconds?: unknown }>(c.body, ['grace_seconds']).grace_seconds ?? 0, 'grace_seconds'), c.actor) }) },
-      { method: 'POST', pattern: new RegExp(`^/credential-sets/${id}/expire$`), handler: async (c) => ({ status: 200, body: await ops.expireSet(p(c, 0), num(fields<{ in_seconds?: unknown }>(c.body, ['in_seconds']).in_seconds, 'in_seconds'), c.actor) }) },
+    const routes: Array<{ method: string; path: string; handler: Handler }> = [
+      { method: 'POST', path: '/consumers', handler: (c) => idempotent(ops, 'consumer.create', c, async () => ({ status: 201, body: await ops.createConsumer(fields(c.body, ['username', 'custom_id', 'roles', 'metadata']), c.actor) })) },
+      { method: 'GET', path: '/consumers', handler: async (c) => ({ status: 200, body: await ops.listConsumers({ after: c.query.get('after'), limit: intParam(c.query, 'limit') }) }) },
+      { method: 'GET', path: '/consumers/{ref}', handler: async (c) => ({ status: 200, body: await ops.getConsumer(p(c, 0)) }) },
+      { method: 'PATCH', path: '/consumers/{ref}', handler: async (c) => ({ status: 200, body: await ops.updateConsumer(p(c, 0), fields(c.body, ['custom_id', 'roles', 'status', 'metadata']), c.actor) }) },
+      { method: 'DELETE', path: '/consumers/{ref}', handler: async (c) => { await ops.deleteConsumer(p(c, 0), c.actor); return { status: 204 }; } },
+      { method: 'POST', path: '/consumers/{ref}/credentials', handler: (c) => idempotent(ops, `credential.create:${p(c, 0)}`, c, async () => ({ status: 201, body: await ops.createCredential(p(c, 0), fields(c.body, ['type', 'lookup', 'scopes', 'set_name', 'ttl_seconds', 'not_before', 'expires_at']), c.actor) })) },
+      { method: 'GET', path: '/consumers/{ref}/credentials', handler: async (c) => ({ status: 200, body: { data: await ops.listCredentials(p(c, 0)) } }) },
+      { method: 'DELETE', path: '/credentials/{id}', handler: async (c) => ({ status: 200, body: await ops.revokeCredential(p(c, 0), c.actor) }) },
+      { method: 'POST', path: '/credentials/{id}/rotate', handler: async (c) => ({ status: 201, body: await ops.rotateCredential(p(c, 0), num(fields<{ grace_seconds?: unknown }>(c.body, ['grace_seconds']).grace_seconds ?? 0, 'grace_seconds'), c.actor) }) },
+      { method: 'POST', path: '/credential-sets/{name}/expire', handler: async (c) => ({ status: 200, body: await ops.expireSet(p(c, 0), num(fields<{ in_seconds?: unknown }>(c.body, ['in_seconds']).in_seconds, 'in_seconds'), c.actor) }) },
+      { method: 'GET', path: '/openapi.json', handler: async () => ({ status: 200, body: openApiDocument() }) },
     ];
+    this.#routes = routes.map((r) => ({ ...r, pattern: templatePattern(r.path) }));
     this.#server = createServer((req, res) => { void this.#handle(req, res); });
+  }
+
+  /** `METHOD /path/{param}` of every route served. */
+  routeKeys(): string[] {
+    return this.#routes.map((r) => `${r.method} ${r.path}`);
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -82,13 +115,19 @@ export class AdminServer {
         if (route.method !== req.method) continue;
         const body = req.method === 'POST' || req.method === 'PATCH' ? await readJson(req) : undefined;
         const params = m.slice(1).map((s) => decodeURIComponent(s));
-        const reply = await route.handler({ params, query: url.searchParams, body, actor });
+        const rawKey = req.headers['idempotency-key'];
+        const idempotencyKey = typeof rawKey === 'string' && rawKey !== '' ? rawKey : null;
+        if (idempotencyKey !== null && idempotencyKey.length > 255) throw new OperationError('invalid_request', 'Idempotency-Key is longer than 255 characters', 'Idempotency-Key');
+        const reply = await route.handler({ params, query: url.searchParams, body, actor, idempotencyKey });
+        if (reply.replayed === true) res.setHeader('idempotent-replayed', 'true');
         return sendJson(res, reply.status, reply.body);
       }
       if (allowed) throw new OperationError('invalid_request', `method ${req.method ?? ''} not allowed on ${path}`);
       throw new OperationError('not_found', `no admin route ${path}`);
     } catch (err) {
       if (err instanceof OperationError) {
+        // Let the client finish sending what it sends, so it can read the answer.
+        if (!req.readableEnded) req.resume();
         return sendJson(res, err.status, { code: err.code, message: err.message, ...(err.field === null ? {} : { field: err.field }) });
       }
       // Not an operation error: if the store does not answer either, it is an outage (503).
@@ -110,6 +149,12 @@ export class AdminServer {
     }
     return 'admin-token';
   }
+}
+
+/** `/consumers/{ref}` → a RegExp with one capture per `{param}` (one path segment each). */
+function templatePattern(template: string): RegExp {
+  const source = template.split('/').map((seg) => (/^\{\w+\}$/.test(seg) ? '([^/]+)' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+  return new RegExp(`^${source}$`);
 }
 
 function p(c: RequestContext, i: number): string {
@@ -142,6 +187,8 @@ function fields<T>(body: unknown, allowed: readonly string[]): T {
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new OperationError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -106,6 +106,22 @@ export class KeygateOperations {
     }
   }
 
+  /** A response saved for an `Idempotency-Key`, or null. Keys older than 24 h are ignored. */
+  async findIdempotent(operation: string, key: string): Promise<{ status: number; body: unknown } | null> {
+    const row = await this.#db.selectFrom('idempotency_keys').select(['response'])
+      .where('operation', '=', operation).where('key', '=', key)
+      .where('created_at', '>', new Date(Date.now() - 86_400_000)).executeTakeFirst();
+    return row === undefined ? null : (row.response as { status: number; body: unknown });
+  }
+
+  /** Saves the response to a create under its `Idempotency-Key` (secrets already removed). */
+  async saveIdempotent(operation: string, key: string, response: { status: number; body: unknown }): Promise<void> {
+    await this.#db.deleteFrom('idempotency_keys').where('operation', '=', operation).where('key', '=', key)
+      .where('created_at', '<=', new Date(Date.now() - 86_400_000)).execute();
+    await this.#db.insertInto('idempotency_keys').values({ operation, key, response: JSON.stringify(response) })
+      .onConflict((oc) => oc.columns(['operation', 'key']).doNothing()).execute();
+  }
+
   async createConsumer(input: NewConsumer, actor: string): Promise<ConsumerView> {
     checkName(input.username, 'username');
     if (input.custom_id !== undefined && input.custom_id !== null) checkName(input.custom_id, 'custom_id');
