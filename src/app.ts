@@ -137,7 +137,7 @@ export class Keygate {
       const operations = new KeygateOperations({ db: store.db, registry });
       const admin = new AdminServer({ operations, logger, token: config.adminToken });
       let app: Keygate | null = null;
-      const http = new HttpServer({ ready: () => app !== null && app.ready, metrics: metrics.registry });
+      const http = new HttpServer({ ready: () => app !== null && app.ready, metrics: metrics.registry, check });
       const grpcPort = await grpc.listen(config.grpcAddr.host, config.grpcAddr.port);
       const httpPort = await http.listen(config.httpAddr.host, config.httpAddr.port);
       const adminPort = await admin.listen(config.adminAddr.host, config.adminAddr.port);

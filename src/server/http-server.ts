@@ -2,14 +2,21 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { CheckService } from './check-service.js';
+import { FORWARD_AUTH_PREFIX, handleForwardAuth } from './forward-auth.js';
 
 export interface HttpServerOptions {
   /** True once the server started and the store answers. */
   readonly ready: () => boolean;
   readonly metrics: Registry;
+  /** Serves HTTP ext_authz / forward-auth under `/authz`. */
+  readonly check: CheckService;
 }
 
-/** The operations port: `/healthz` (process up), `/readyz` (can decide), `/metrics` (Prometheus). */
+/**
+ * The HTTP port: forward-auth under `/authz/` (see forward-auth.ts), `/healthz` (process up),
+ * `/readyz` (can decide), `/metrics` (Prometheus).
+ */
 export class HttpServer {
   readonly #server: Server;
 
@@ -33,7 +40,8 @@ export class HttpServer {
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
-  const path = (req.url ?? '/').split('?', 1)[0];
+  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  if (path === FORWARD_AUTH_PREFIX || path.startsWith(`${FORWARD_AUTH_PREFIX}/`)) return handleForwardAuth(req, res, options.check);
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
   switch (path) {
     case '/healthz':
