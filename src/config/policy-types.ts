@@ -16,7 +16,11 @@ import type { AuthMode } from '../policies/route-policy.js';
  *     allow_roles: [payments:read]
  *     deny_roles: [suspended-merchant]
  *     required_scopes: { all: [payments.read] }          # or { any: [...] }
- *     failure_mode: closed
+ *     failure_mode: closed                               # or open
+ *     headers: { x-consumer-id: x-merchant-id }          # optional identity-header renames
+ *   - name: internal
+ *     match: { path: { prefix: "/internal/" } }
+ *     deny: true                                         # refuse outright (also valid as `default`)
  * credentials:
  *   key-auth: { headers: [x-api-key, apikey], query: [apikey], bearer: true }
  *   basic-auth: { headers: [authorization, proxy-authorization] }
@@ -40,6 +44,7 @@ import type { AuthMode } from '../policies/route-policy.js';
  *       cache_ttl_seconds: 60
  *       negative_ttl_seconds: 5
  *       timeout_ms: 500
+ *       consumer_optional: false       # a client_id/sub with no oauth2 credential is a token-only principal
  * anonymous: { consumer: anonymous }   # username of the anonymous consumer
  * ```
  */
@@ -74,6 +79,12 @@ export interface RouteConfig {
   readonly requiredScopes: { readonly mode: 'all' | 'any'; readonly scopes: readonly string[] };
   readonly failureMode: 'closed' | 'open';
   readonly denyAll: boolean;
+  /**
+   * Per-route renames of identity headers (`headers:` in YAML): key = the identity header keygate
+   * sets by default (`x-consumer-id`, …), value = the name to use on this route instead. Parsed
+   * and validated; not yet applied by the response code. Empty when not configured.
+   */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 export interface CredentialLocationsConfig {
@@ -106,4 +117,6 @@ export interface IntrospectionEndpointConfig {
   readonly cacheTtlSeconds: number;
   readonly negativeTtlSeconds: number;
   readonly timeoutMs: number;
+  /** Allow an active token whose `client_id` (else `sub`) has no `oauth2` credential, as a token-only principal. */
+  readonly consumerOptional: boolean;
 }

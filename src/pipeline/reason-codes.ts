@@ -19,6 +19,20 @@ export const Reason = {
   credential_revoked: 'credential_revoked',
   /** The consumer is suspended (told to the client as invalid_credentials). */
   consumer_suspended: 'consumer_suspended',
+  /** A token's signature, key or structure does not verify (told to the client as invalid_credentials). */
+  token_invalid: 'token_invalid',
+  /** A token's `exp` has passed, leeway included (told to the client as invalid_credentials). */
+  token_expired: 'token_expired',
+  /** A token's `nbf` is in the future, leeway included (told to the client as invalid_credentials). */
+  token_not_yet_valid: 'token_not_yet_valid',
+  /** A token's `aud`, a required claim (`exp`, subject) or its use is wrong or missing (told to the client as invalid_credentials). */
+  token_claim_invalid: 'token_claim_invalid',
+  /** A token's header `alg` is not in its issuer's allow-list, `none` included (told to the client as invalid_credentials). */
+  token_algorithm_not_allowed: 'token_algorithm_not_allowed',
+  /** A JWT's `iss` names no configured issuer (told to the client as invalid_credentials). */
+  issuer_unknown: 'issuer_unknown',
+  /** The introspection endpoint says the token is not active (told to the client as invalid_credentials). */
+  token_inactive: 'token_inactive',
   /** The generic answer to the client for every reason above from unknown_credential on. */
   invalid_credentials: 'invalid_credentials',
   /** Authenticated, but no role of the consumer is allowed on this route. */
@@ -50,6 +64,13 @@ export function publicReason(reason: ReasonCode): ReasonCode {
     case Reason.credential_not_yet_valid:
     case Reason.credential_revoked:
     case Reason.consumer_suspended:
+    case Reason.token_invalid:
+    case Reason.token_expired:
+    case Reason.token_not_yet_valid:
+    case Reason.token_claim_invalid:
+    case Reason.token_algorithm_not_allowed:
+    case Reason.issuer_unknown:
+    case Reason.token_inactive:
       return Reason.invalid_credentials;
     default:
       return reason;
