@@ -120,7 +120,7 @@ export class Keygate {
       redis = connectRedis(config, logger);
       const l2 = redis === null ? null : new RedisCredentialCache({ redis, ttlMs: config.redisTtlMs, negativeTtlMs: config.cacheNegativeTtlMs });
       const resolver = new CredentialResolver({ l1: cache, l2, source: new PostgresCredentialSource(store.db), logger });
-      const changeFeed = new ChangeFeed({ store, registry, resolver, logger, pollMs: config.changePollMs });
+      const changeFeed = new ChangeFeed({ store, resolver, logger, pollMs: config.changePollMs });
       await changeFeed.start();
       const metrics = new KeygateMetrics({
         collectDefault: options.processMetrics !== false,

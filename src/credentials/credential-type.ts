@@ -60,3 +60,13 @@ export interface CredentialType<P = unknown> {
 export function hashedCacheKey(type: string, lookup: string): Buffer {
   return createHash('sha256').update(type).update('\0').update(lookup).digest();
 }
+
+/**
+ * The cache key of any stored credential, from its `(type, lookup)` columns alone — what the
+ * change feed evicts, whatever the policy configures. `key-auth` lookups are already a 32-byte
+ * HMAC (hex); every other type hashes its lookup. Each type's `cacheKey` must agree with this.
+ */
+export function storedCacheKey(type: string, lookup: string): Buffer | null {
+  if (type === 'key-auth') return /^[0-9a-f]{64}$/.test(lookup) ? Buffer.from(lookup, 'hex') : null;
+  return hashedCacheKey(type, lookup);
+}

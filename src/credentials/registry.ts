@@ -1,7 +1,5 @@
-import { ANONYMOUS_TYPE } from './anonymous/anonymous-consumer.js';
 import { BasicCredential } from './basic-auth/basic-credential.js';
 import type { AuthMethod, CredentialType } from './credential-type.js';
-import { hashedCacheKey } from './credential-type.js';
 import { ApiKeyCredential } from './key-auth/api-key-credential.js';
 import type { ApiKeyLocations } from './key-auth/api-key-credential.js';
 import { MtlsCredential } from './mtls/mtls-credential.js';
@@ -47,11 +45,5 @@ export class CredentialRegistry {
 
   names(): readonly AuthMethod[] {
     return [...this.#byName.keys()] as AuthMethod[];
-  }
-
-  /** The cache key of a stored credential, or null for a type this build does not know. */
-  cacheKey(type: string, lookup: string): Buffer | null {
-    if (type === ANONYMOUS_TYPE) return hashedCacheKey(type, lookup);
-    return this.#byName.get(type)?.cacheKey(lookup) ?? null;
   }
 }

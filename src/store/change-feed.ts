@@ -1,12 +1,11 @@
 import { sql } from 'kysely';
 import type { CredentialResolver } from '../cache/credential-resolver.js';
-import type { CredentialRegistry } from '../credentials/registry.js';
+import { storedCacheKey } from '../credentials/credential-type.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from './database.js';
 
 export interface ChangeFeedOptions {
   readonly store: Store;
-  readonly registry: CredentialRegistry;
   readonly resolver: CredentialResolver;
   readonly logger: Logger;
   /** Safety-net poll of the outbox, for a NOTIFY that was lost (connection drop, pooler). */
@@ -21,7 +20,6 @@ export interface ChangeFeedOptions {
  */
 export class ChangeFeed {
   readonly #store: Store;
-  readonly #registry: CredentialRegistry;
   readonly #resolver: CredentialResolver;
   readonly #log: Logger;
   readonly #pollMs: number;
@@ -37,7 +35,6 @@ export class ChangeFeed {
 
   constructor(options: ChangeFeedOptions) {
     this.#store = options.store;
-    this.#registry = options.registry;
     this.#resolver = options.resolver;
     this.#log = options.logger.child({ module: 'change-feed' });
     this.#pollMs = options.pollMs;
@@ -91,7 +88,7 @@ export class ChangeFeed {
         if (rows.length === 0) break;
         const keys: Buffer[] = [];
         for (const row of rows) {
-          const key = this.#registry.cacheKey(row.type, row.lookup);
+          const key = storedCacheKey(row.type, row.lookup);
           if (key !== null) keys.push(key);
         }
         await this.#resolver.invalidate(keys);

@@ -42,3 +42,20 @@ test('issued API keys: kg_ prefix, 192 random bits, only the hash is kept', () =
   assert.equal(seen.size, 1000);
   assert.deepEqual(keyAuth.cacheKey(keyAuth.lookupOf('kg_x')), new SecretHasher(pepper).digest('kg_x'));
 });
+
+test('every type\'s cacheKey agrees with storedCacheKey (what the change feed evicts)', async () => {
+  const { storedCacheKey } = await import('../../src/credentials/credential-type.js');
+  const { CredentialRegistry } = await import('../../src/credentials/registry.js');
+  const { JwtCredential } = await import('../../src/credentials/jwt/jwt-credential.js');
+  const registry = new CredentialRegistry({ hasher: new SecretHasher(pepper) });
+  const lookup = new SecretHasher(pepper).hash('kg_example');
+  for (const name of registry.names()) {
+    const type = registry.get(name);
+    assert.ok(type !== undefined);
+    const l = name === 'key-auth' ? lookup : 'spiffe://cluster.local/ns/a/sa/b';
+    assert.deepEqual(type.cacheKey(l), storedCacheKey(name, l), name);
+  }
+  const jwt = new JwtCredential({ issuers: [] });
+  assert.deepEqual(jwt.cacheKey('user-1'), storedCacheKey('jwt', 'user-1'));
+  assert.equal(storedCacheKey('key-auth', 'not-hex'), null);
+});
