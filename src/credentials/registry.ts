@@ -1,4 +1,5 @@
 import { BasicCredential } from './basic-auth/basic-credential.js';
+import type { LegacySecretVerifier } from './basic-auth/legacy-secrets.js';
 import type { AuthMethod, CredentialType } from './credential-type.js';
 import { ApiKeyCredential } from './key-auth/api-key-credential.js';
 import type { ApiKeyLocations } from './key-auth/api-key-credential.js';
@@ -9,6 +10,8 @@ export interface CredentialRegistryOptions {
   readonly hasher: SecretHasher;
   readonly apiKeyLocations?: ApiKeyLocations;
   readonly basicHeaders?: readonly string[];
+  /** Verifies imported (scrypt, Kong SHA-1) basic-auth secrets; null: such credentials never pass. */
+  readonly legacySecrets?: LegacySecretVerifier | null;
   /** Types configured from the policy file (JWT issuers, introspection), added after the built-ins. */
   readonly extra?: readonly CredentialType[];
 }
@@ -24,7 +27,7 @@ export class CredentialRegistry {
 
   constructor(options: CredentialRegistryOptions) {
     this.keyAuth = new ApiKeyCredential({ hasher: options.hasher, locations: options.apiKeyLocations });
-    this.basicAuth = new BasicCredential({ hasher: options.hasher, headers: options.basicHeaders });
+    this.basicAuth = new BasicCredential({ hasher: options.hasher, headers: options.basicHeaders, legacy: options.legacySecrets ?? null });
     const builtIns: readonly CredentialType[] = [
       this.keyAuth as CredentialType,
       this.basicAuth as CredentialType,

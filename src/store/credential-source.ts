@@ -2,10 +2,16 @@ import type { Kysely } from 'kysely';
 import type { CredentialRecord } from '../cache/credential-record.js';
 import type { CredentialSource } from '../cache/credential-resolver.js';
 import { ANONYMOUS_TYPE } from '../credentials/anonymous/anonymous-consumer.js';
+import { LEGACY_ALGORITHMS, legacyFingerprint } from '../credentials/basic-auth/legacy-secrets.js';
+import type { StoredSecret, StoredSecretSource } from '../credentials/basic-auth/legacy-secrets.js';
 import type { Database } from './schema.js';
 
 /** L3: reads one credential with its consumer, in the form the caches keep. */
-export class PostgresCredentialSource implements CredentialSource {
+function isLegacy(algorithm: string | null, hash: string | null): hash is string {
+  return hash !== null && algorithm !== null && (LEGACY_ALGORITHMS as readonly string[]).includes(algorithm);
+}
+
+export class PostgresCredentialSource implements CredentialSource, StoredSecretSource {
   readonly #db: Kysely<Database>;
 
   constructor(db: Kysely<Database>) {
@@ -32,13 +38,25 @@ export class PostgresCredentialSource implements CredentialSource {
       customId: row.custom_id,
       roles: row.roles,
       scopes: row.scopes,
-      type: row.type,
+      // A secret hashed by another scheme is marked in the type (`basic-auth:scrypt`) and kept as a
+      // fingerprint only; basic-auth verifies it through LegacySecretVerifier.
+      type: isLegacy(row.hash_algorithm, row.secret_hash) ? `${row.type}:${row.hash_algorithm ?? ''}` : row.type,
       consumerSuspended: row.status !== 'active',
       revoked: row.revoked_at !== null,
       notBefore: row.not_before === null ? 0 : new Date(row.not_before).getTime(),
       expiresAt: row.expires_at === null ? 0 : new Date(row.expires_at).getTime(),
-      secretHash: row.hash_algorithm === 'hmac-sha256' && row.secret_hash !== null ? Buffer.from(row.secret_hash, 'hex') : null,
+      secretHash: row.secret_hash === null ? null
+        : isLegacy(row.hash_algorithm, row.secret_hash) ? legacyFingerprint(row.secret_hash)
+          : row.hash_algorithm === 'hmac-sha256' ? Buffer.from(row.secret_hash, 'hex') : null,
     };
+  }
+
+  /** The stored hash of one credential (for a legacy scheme's slow verification). */
+  async loadSecret(credentialId: string): Promise<StoredSecret | null> {
+    const row = await this.#db.selectFrom('credentials').select(['hash_algorithm', 'secret_hash'])
+      .where('id', '=', credentialId).executeTakeFirst();
+    if (row === undefined || row.secret_hash === null || row.hash_algorithm === null) return null;
+    return { algorithm: row.hash_algorithm, hash: row.secret_hash };
   }
 
   /** The anonymous consumer, by username, as a record of the `anonymous` pseudo type. */

@@ -1,5 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { CredentialRecord } from '../../cache/credential-record.js';
+import { StoreUnavailableError } from '../../cache/credential-resolver.js';
+import type { LegacySecretVerifier } from './legacy-secrets.js';
 import type { CheckInput } from '../../pipeline/check-input.js';
 import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
@@ -36,10 +38,12 @@ export class BasicCredential implements CredentialType<PresentedBasic> {
   readonly challenge = 'Basic realm="keygate", charset="UTF-8"';
   readonly #hasher: SecretHasher;
   readonly #headers: readonly string[];
+  readonly #legacy: LegacySecretVerifier | null;
 
-  constructor(options: { hasher: SecretHasher; headers?: readonly string[] }) {
+  constructor(options: { hasher: SecretHasher; headers?: readonly string[]; legacy?: LegacySecretVerifier | null }) {
     this.#hasher = options.hasher;
     this.#headers = options.headers ?? ['authorization', 'proxy-authorization'];
+    this.#legacy = options.legacy ?? null;
   }
 
   extract(input: CheckInput): Extraction<PresentedBasic> {
@@ -82,11 +86,22 @@ export class BasicCredential implements CredentialType<PresentedBasic> {
     return { keyId: BASIC_KEY_ID_PREFIX + randomToken(12), secret, secretHash: this.#hasher.hash(secret) };
   }
 
-  #check(record: CredentialRecord, secret: string): Verification {
+  #check(record: CredentialRecord, secret: string): Verification | Promise<Verification> {
+    if (record.type !== this.name) return this.#checkLegacy(record, secret);
     const stored = record.secretHash;
     // No usable hash (an imported scheme this build cannot verify) is a wrong secret, never a pass.
     const ok = stored !== null && stored.length === 32 && timingSafeEqual(stored, this.#hasher.digest(secret));
     if (!ok) return { ok: false, reason: Reason.wrong_secret };
     return { ok: true, identity: { method: this.name, record, scopes: record.scopes } };
+  }
+
+  /** An imported password under another hash scheme (`basic-auth:scrypt`, `basic-auth:kong-sha1`). */
+  #checkLegacy(record: CredentialRecord, secret: string): Verification | Promise<Verification> {
+    const legacy = this.#legacy;
+    if (legacy === null) return { ok: false, reason: Reason.wrong_secret };
+    const answer = (ok: boolean): Verification => (ok ? { ok: true, identity: { method: this.name, record, scopes: record.scopes } } : { ok: false, reason: Reason.wrong_secret });
+    const known = legacy.remembered(record, secret);
+    if (known !== undefined) return answer(known);
+    return legacy.verify(record, secret).then(answer, (err: unknown) => ({ ok: false, reason: Reason.store_unavailable, outage: new StoreUnavailableError(err) }));
   }
 }
