@@ -13,8 +13,14 @@ import { generatePepper, SecretHasher } from './credentials/secret-hasher.js';
 import type { Logger } from './observability/logger.js';
 import { KeygateMetrics } from './observability/metrics.js';
 import { CheckPipeline } from './pipeline/check-pipeline.js';
-import { SingleRouteMatcher } from './policies/route-policy.js';
-import type { RouteMatcher } from './policies/route-policy.js';
+import { PolicyStore, resolvePolicyFile } from './policies/policy-store.js';
+import type { PolicySnapshot } from './policies/policy-store.js';
+import { AnonymousConsumer } from './credentials/anonymous/anonymous-consumer.js';
+import { LegacySecretVerifier } from './credentials/basic-auth/legacy-secrets.js';
+import type { CredentialType } from './credentials/credential-type.js';
+import { JwtCredential } from './credentials/jwt/jwt-credential.js';
+import { IntrospectionCredential } from './credentials/oauth2/introspection-credential.js';
+import { Gauge } from 'prom-client';
 import { CheckService } from './server/check-service.js';
 import { GrpcServer } from './server/grpc-server.js';
 import { HttpServer } from './server/http-server.js';
@@ -80,14 +86,14 @@ export class Keygate {
   readonly #redis: Redis | Cluster | null;
   readonly #config: EnvConfig;
   readonly #log: Logger;
-  #routes: RouteMatcher;
+  readonly policy: PolicyStore;
   #ready = false;
   #storeTimer: NodeJS.Timeout | null = null;
 
   private constructor(parts: {
     config: EnvConfig; logger: Logger; store: Store; cache: CredentialCache; resolver: CredentialResolver;
     changeFeed: ChangeFeed; operations: KeygateOperations; metrics: KeygateMetrics; grpc: GrpcServer; http: HttpServer;
-    admin: AdminServer; redis: Redis | Cluster | null; routes: RouteMatcher; ports: [number, number, number];
+    admin: AdminServer; redis: Redis | Cluster | null; policy: PolicyStore; ports: [number, number, number];
   }) {
     this.#config = parts.config;
     this.#log = parts.logger;
@@ -101,7 +107,7 @@ export class Keygate {
     this.#http = parts.http;
     this.#admin = parts.admin;
     this.#redis = parts.redis;
-    this.#routes = parts.routes;
+    this.policy = parts.policy;
     [this.grpcPort, this.httpPort, this.adminPort] = parts.ports;
   }
 
@@ -112,14 +118,25 @@ export class Keygate {
     try {
       await migrateToLatest(store.db);
       const hasher = new SecretHasher(resolvePepper(config));
-      const registry = new CredentialRegistry({ hasher });
+      const policy = await PolicyStore.open({ file: resolvePolicyFile(config.configFile), logger });
       const cache = new CredentialCache({
         shards: config.cacheShards, maxEntries: config.cacheMaxEntries,
         positiveTtlMs: config.cachePositiveTtlMs, negativeTtlMs: config.cacheNegativeTtlMs,
       });
       redis = connectRedis(config, logger);
       const l2 = redis === null ? null : new RedisCredentialCache({ redis, ttlMs: config.redisTtlMs, negativeTtlMs: config.cacheNegativeTtlMs });
-      const resolver = new CredentialResolver({ l1: cache, l2, source: new PostgresCredentialSource(store.db), logger });
+      const source = new PostgresCredentialSource(store.db);
+      const resolver = new CredentialResolver({ l1: cache, l2, source, logger });
+      const legacySecrets = new LegacySecretVerifier({ source, hasher });
+      let runtime = policyRuntime(policy.current(), hasher, legacySecrets);
+      policy.onChange((current) => {
+        try {
+          runtime = policyRuntime(current, hasher, legacySecrets);
+          logger.info({ version: current.version, routes: current.routes.size }, 'policy reloaded');
+        } catch (err) {
+          logger.error({ err: err instanceof Error ? err.message : String(err), version: current.version }, 'policy reloaded but its credential settings were refused; the previous ones stay in force');
+        }
+      });
       const changeFeed = new ChangeFeed({ store, resolver, logger, pollMs: config.changePollMs });
       await changeFeed.start();
       const metrics = new KeygateMetrics({
@@ -130,11 +147,16 @@ export class Keygate {
           keygate_change_feed_last_id: { help: 'Last change-feed id applied to the caches.', read: () => changeFeed.lastId },
         },
       });
-      const routesRef: { current: RouteMatcher } = { current: new SingleRouteMatcher() };
-      const pipeline = new CheckPipeline({ routes: () => routesRef.current, registry, resolver });
+      new Gauge({
+        name: 'keygate_policy_info', help: 'The policy in force (label version: digest of the file, or builtin).', labelNames: ['version'] as const,
+        registers: [metrics.registry], collect() { this.reset(); this.set({ version: policy.version }, 1); },
+      });
+      const pipeline = new CheckPipeline({
+        routes: () => policy.current().routes, registry: () => runtime.registry, resolver, anonymous: () => runtime.anonymous,
+      });
       const check = new CheckService({ pipeline, metrics, logger, decisionLog: config.decisionLog });
       const grpc = new GrpcServer({ check });
-      const operations = new KeygateOperations({ db: store.db, registry });
+      const operations = new KeygateOperations({ db: store.db, registry: runtime.registry });
       const admin = new AdminServer({ operations, logger, token: config.adminToken });
       let app: Keygate | null = null;
       const http = new HttpServer({ ready: () => app !== null && app.ready, metrics: metrics.registry, check });
@@ -142,9 +164,10 @@ export class Keygate {
       const httpPort = await http.listen(config.httpAddr.host, config.httpAddr.port);
       const adminPort = await admin.listen(config.adminAddr.host, config.adminAddr.port);
       app = new Keygate({
-        config, logger, store, cache, resolver, changeFeed, operations, metrics, grpc, http, admin, redis,
-        routes: routesRef.current, ports: [grpcPort, httpPort, adminPort],
+        config, logger, store, cache, resolver, changeFeed, operations, metrics, grpc, http, admin, redis, policy,
+        ports: [grpcPort, httpPort, adminPort],
       });
+      policy.start();
       app.#ready = true;
       grpc.setServing(true);
       app.#watchStore();
@@ -168,6 +191,7 @@ export class Keygate {
     if (this.store.kind === 'embedded') rmSync(join(this.#config.dataDir, SERVER_FILE), { force: true });
     await this.#grpc.close(2_000);
     await Promise.all([this.#http.close(), this.#admin.close()]);
+    await this.policy.stop();
     await this.changeFeed.stop();
     this.#redis?.disconnect();
     await this.store.close();
@@ -209,11 +233,27 @@ export class Keygate {
   get databaseUrl(): string | null {
     return this.#config.databaseUrl;
   }
+}
 
-  /** The route table in force (issue: policy file hot reload swaps it). */
-  get routes(): RouteMatcher {
-    return this.#routes;
-  }
+/** What the pipeline takes from a policy besides its routes: credential types and the anonymous consumer. */
+interface PolicyRuntime {
+  readonly registry: CredentialRegistry;
+  readonly anonymous: AnonymousConsumer | null;
+}
+
+function policyRuntime(snapshot: PolicySnapshot, hasher: SecretHasher, legacySecrets: LegacySecretVerifier): PolicyRuntime {
+  const c = snapshot.config;
+  const extra: CredentialType[] = [];
+  if (c.jwtIssuers.length > 0) extra.push(new JwtCredential({ issuers: c.jwtIssuers }) as CredentialType);
+  if (c.introspection.length > 0) extra.push(new IntrospectionCredential({ endpoints: c.introspection }) as CredentialType);
+  const registry = new CredentialRegistry({
+    hasher,
+    apiKeyLocations: { headers: c.credentials.keyAuth.headers, queryParameters: c.credentials.keyAuth.query, bearer: c.credentials.keyAuth.bearer },
+    basicHeaders: c.credentials.basicAuth.headers,
+    legacySecrets,
+    extra,
+  });
+  return { registry, anonymous: c.anonymousConsumer === null ? null : new AnonymousConsumer(c.anonymousConsumer) };
 }
 
 function connectRedis(config: EnvConfig, logger: Logger): Redis | Cluster | null {

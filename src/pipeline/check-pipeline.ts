@@ -14,7 +14,8 @@ import type { ReasonCode } from './reason-codes.js';
 export interface CheckPipelineOptions {
   /** The current route table; read on every request so a reload takes effect at once. */
   readonly routes: () => RouteMatcher;
-  readonly registry: CredentialRegistry;
+  /** The credential types in force; read on every request (the policy may reconfigure them). */
+  readonly registry: () => CredentialRegistry;
   readonly resolver: CredentialResolver;
   /** The anonymous consumer for `auth: anonymous` routes; null when none is configured. */
   readonly anonymous?: () => AnonymousConsumer | null;
@@ -29,7 +30,7 @@ export interface CheckPipelineOptions {
  */
 export class CheckPipeline {
   readonly #routes: () => RouteMatcher;
-  readonly #registry: CredentialRegistry;
+  readonly #registry: () => CredentialRegistry;
   readonly #resolver: CredentialResolver;
   readonly #now: () => number;
   readonly #anonymous: () => AnonymousConsumer | null;
@@ -45,6 +46,7 @@ export class CheckPipeline {
   decide(input: CheckInput): Decision | Promise<Decision> {
     // 1. Route: which policy governs this host, method and path.
     const route = this.#routes().match(input);
+    const registry = this.#registry();
     if (route.denyAll) return deny(route, 403, Reason.no_route, null);
 
     // 2. Extract: the first credential of an accepted type, in the route's order. A credential of
@@ -53,15 +55,15 @@ export class CheckPipeline {
     let extraction: Extraction<unknown> = { kind: 'absent' };
     let accepted = true;
     for (const name of route.credentials) {
-      const candidate = this.#registry.get(name);
+      const candidate = registry.get(name);
       if (candidate === undefined) continue;
       extraction = candidate.extract(input);
       if (extraction.kind !== 'absent') { type = candidate; break; }
     }
     if (type === undefined) {
-      for (const name of this.#registry.names()) {
+      for (const name of registry.names()) {
         if (route.credentials.includes(name)) continue;
-        const candidate = this.#registry.get(name);
+        const candidate = registry.get(name);
         if (candidate === undefined) continue;
         extraction = candidate.extract(input);
         if (extraction.kind !== 'absent') { type = candidate; accepted = false; break; }
