@@ -139,7 +139,7 @@ const challengeCache = new WeakMap<RoutePolicy, readonly string[]>();
 function challengesFor(route: RoutePolicy): readonly string[] {
   let challenges = challengeCache.get(route);
   if (challenges === undefined) {
-    challenges = route.credentials.map((name) => CHALLENGES[name]).filter((c): c is string => c !== undefined);
+    challenges = [...new Set(route.credentials.map((name) => CHALLENGES[name]).filter((c): c is string => c !== undefined))];
     challengeCache.set(route, challenges);
   }
   return challenges;
