@@ -34,6 +34,7 @@ export class CheckPipeline {
   readonly #resolver: CredentialResolver;
   readonly #now: () => number;
   readonly #anonymous: () => AnonymousConsumer | null;
+  readonly #challengeCache = new WeakMap<RoutePolicy, readonly string[]>();
 
   constructor(options: CheckPipelineOptions) {
     this.#routes = options.routes;
@@ -47,7 +48,7 @@ export class CheckPipeline {
     // 1. Route: which policy governs this host, method and path.
     const route = this.#routes().match(input);
     const registry = this.#registry();
-    if (route.denyAll) return deny(route, 403, Reason.no_route, null);
+    if (route.denyAll) return this.#deny(route, 403, Reason.no_route, null);
 
     // 2. Extract: the first credential of an accepted type, in the route's order. A credential of
     //    a type the route does not accept is still identified, then refused with 403.
@@ -73,7 +74,7 @@ export class CheckPipeline {
     let verified: Verification | Promise<Verification>;
     let carrier = NO_CARRIER;
     if (type === undefined || extraction.kind === 'absent') {
-      if (route.auth === 'required') return deny(route, 401, Reason.missing_credentials, null);
+      if (route.auth === 'required') return this.#deny(route, 401, Reason.missing_credentials, null);
       const anonymous = route.auth === 'anonymous' ? this.#anonymous() : null;
       if (anonymous === null) return { kind: 'allow', route, identity: null, carrier: NO_CARRIER, degraded: null };
       // 3a. Identify as the anonymous consumer: no credential was presented at all.
@@ -83,7 +84,7 @@ export class CheckPipeline {
         return this.#outage(route, carrier, err);
       }
     } else if (extraction.kind === 'malformed') {
-      return deny(route, 401, Reason.malformed_credentials, null);
+      return this.#deny(route, 401, Reason.malformed_credentials, null);
     } else {
       // 3. Identify: verify the credential (L1 → L2 → L3). An invalid one is refused even on an
       //    anonymous route: no silent downgrade.
@@ -106,51 +107,45 @@ export class CheckPipeline {
   #conclude(route: RoutePolicy, carrier: CredentialCarrier, verified: Verification, accepted: boolean, now: number): Decision {
     if (!verified.ok) {
       if (verified.outage !== undefined) return this.#outage(route, carrier, verified.outage);
-      if (verified.reason === Reason.anonymous_consumer_missing) return deny(route, 401, Reason.missing_credentials, null);
-      return deny(route, 401, verified.reason, null);
+      if (verified.reason === Reason.anonymous_consumer_missing) return this.#deny(route, 401, Reason.missing_credentials, null);
+      return this.#deny(route, 401, verified.reason, null);
     }
     const identity = verified.identity;
 
     // 4. Lifecycle: revocation, suspension, expiry and not-before, checked on every request.
     const expired = lifecycleDenial(identity.record, now);
-    if (expired !== null) return deny(route, 401, expired, null);
+    if (expired !== null) return this.#deny(route, 401, expired, null);
 
     // 5. Authorize: credential type, roles and scopes against the route.
-    if (!accepted) return deny(route, 403, Reason.credential_type_not_allowed, identity);
+    if (!accepted) return this.#deny(route, 403, Reason.credential_type_not_allowed, identity);
     const refused = authorize(route, identity);
-    if (refused !== null) return deny(route, 403, refused, identity);
+    if (refused !== null) return this.#deny(route, 403, refused, identity);
 
     // 6. Allow: the transport adds the identity headers and strips the credential.
     return { kind: 'allow', route, identity, carrier, degraded: null };
   }
 
+  #deny(route: RoutePolicy, status: Deny['status'], reason: ReasonCode, identity: Identity | null): Deny {
+    return { kind: 'deny', route, status, reason, challenges: status === 401 ? this.#challenges(route) : [], identity };
+  }
+
+  /** The `WWW-Authenticate` challenges of the route's credential types, once per route. */
+  #challenges(route: RoutePolicy): readonly string[] {
+    let challenges = this.#challengeCache.get(route);
+    if (challenges === undefined) {
+      const registry = this.#registry();
+      challenges = [...new Set(route.credentials.map((name) => registry.get(name)?.challenge ?? '').filter((c) => c !== ''))];
+      this.#challengeCache.set(route, challenges);
+    }
+    return challenges;
+  }
+
   #outage(route: RoutePolicy, carrier: CredentialCarrier, err: unknown): Decision {
     if (!(err instanceof StoreUnavailableError)) throw err;
     if (route.failureMode === 'open') return { kind: 'allow', route, identity: null, carrier, degraded: Reason.store_unavailable };
-    return deny(route, 503, Reason.store_unavailable, null);
+    return this.#deny(route, 503, Reason.store_unavailable, null);
   }
 }
-
-function deny(route: RoutePolicy | null, status: Deny['status'], reason: ReasonCode, identity: Identity | null): Deny {
-  return { kind: 'deny', route, status, reason, challenges: status === 401 && route !== null ? challengesFor(route) : [], identity };
-}
-
-const challengeCache = new WeakMap<RoutePolicy, readonly string[]>();
-function challengesFor(route: RoutePolicy): readonly string[] {
-  let challenges = challengeCache.get(route);
-  if (challenges === undefined) {
-    challenges = [...new Set(route.credentials.map((name) => CHALLENGES[name]).filter((c): c is string => c !== undefined))];
-    challengeCache.set(route, challenges);
-  }
-  return challenges;
-}
-
-const CHALLENGES: Readonly<Record<string, string>> = {
-  'key-auth': 'Key realm="keygate"',
-  'basic-auth': 'Basic realm="keygate", charset="UTF-8"',
-  jwt: 'Bearer realm="keygate"',
-  oauth2: 'Bearer realm="keygate"',
-};
 
 /** Why a stored credential may not be used right now, or null. */
 export function lifecycleDenial(record: CredentialRecord, now: number): ReasonCode | null {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import type { JWK, KeyLike } from 'jose';
+import type { JWK } from 'jose';
 import { deniedHeader, envoyRequest, setHeaders, startKeygate } from '../support/harness.js';
 import type { CheckResponseObject, Harness } from '../support/harness.js';
 
@@ -80,7 +80,7 @@ describe('policy file routes and every credential type over gRPC (PostgreSQL)', 
   let jwks: Server;
   let introspect: Server;
   let introspectCalls = 0;
-  let privateKey: KeyLike;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   let publicJwk: JWK;
   let jwksUrl: string;
   let introspectUrl: string;
