@@ -80,6 +80,8 @@ export class Keygate {
   readonly changeFeed: ChangeFeed;
   readonly operations: KeygateOperations;
   readonly metrics: KeygateMetrics;
+  /** The transport-independent Check (decode is the adapter's; used by benchmarks). */
+  readonly checkService: CheckService;
   readonly #grpc: GrpcServer;
   readonly #http: HttpServer;
   readonly #admin: AdminServer;
@@ -92,7 +94,7 @@ export class Keygate {
 
   private constructor(parts: {
     config: EnvConfig; logger: Logger; store: Store; cache: CredentialCache; resolver: CredentialResolver;
-    changeFeed: ChangeFeed; operations: KeygateOperations; metrics: KeygateMetrics; grpc: GrpcServer; http: HttpServer;
+    changeFeed: ChangeFeed; operations: KeygateOperations; metrics: KeygateMetrics; check: CheckService; grpc: GrpcServer; http: HttpServer;
     admin: AdminServer; redis: Redis | Cluster | null; policy: PolicyStore; ports: [number, number, number];
   }) {
     this.#config = parts.config;
@@ -103,6 +105,7 @@ export class Keygate {
     this.changeFeed = parts.changeFeed;
     this.operations = parts.operations;
     this.metrics = parts.metrics;
+    this.checkService = parts.check;
     this.#grpc = parts.grpc;
     this.#http = parts.http;
     this.#admin = parts.admin;
@@ -164,7 +167,7 @@ export class Keygate {
       const httpPort = await http.listen(config.httpAddr.host, config.httpAddr.port);
       const adminPort = await admin.listen(config.adminAddr.host, config.adminAddr.port);
       app = new Keygate({
-        config, logger, store, cache, resolver, changeFeed, operations, metrics, grpc, http, admin, redis, policy,
+        config, logger, store, cache, resolver, changeFeed, operations, metrics, check, grpc, http, admin, redis, policy,
         ports: [grpcPort, httpPort, adminPort],
       });
       policy.start();
