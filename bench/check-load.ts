@@ -17,7 +17,10 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadSync } from '@grpc/proto-loader';
 import { createTestDatabase, TEST_PEPPER, REDIS_URL } from '../test/support/harness.js';
-import { seedConsumers } from './seed.js';
+import { seedConsumers } from '../src/admin/seed.js';
+import { CredentialRegistry } from '../src/credentials/registry.js';
+import { SecretHasher } from '../src/credentials/secret-hasher.js';
+import { openPostgresStore } from '../src/store/database.js';
 
 const { values } = parseArgs({ options: {
   consumers: { type: 'string', default: '100000' }, seconds: { type: 'string', default: '15' },
@@ -41,7 +44,13 @@ const env = {
 await run(process.execPath, ['bin/keygate.js', 'migrate'], env);
 log(`seeding ${N} consumers`);
 const t0 = Date.now();
-const keys = await seedConsumers(db.url, TEST_PEPPER, N, log);
+const keys: string[] = [];
+const seedStore = openPostgresStore({ url: db.url });
+await seedConsumers({
+  db: seedStore.db, keyAuth: new CredentialRegistry({ hasher: new SecretHasher(TEST_PEPPER) }).keyAuth, consumers: N,
+  onKeys: (k) => { keys.push(...k); }, onProgress: (d, t) => { if (d % 50_000 === 0 || d === t) log(`seeded ${d}/${t}`); },
+});
+await seedStore.close();
 log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 const server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), 'bin/keygate.js', 'serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });

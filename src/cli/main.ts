@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Keygate, openStore, resolvePepper, SERVER_FILE } from '../app.js';
@@ -16,6 +16,8 @@ import { migrateToLatest } from '../store/migrations.js';
 import { AdminClient } from './admin-client.js';
 import type { OperationsClient } from './admin-client.js';
 import { parseDuration } from './duration.js';
+import { progressBar } from './progress.js';
+import { seedConsumers } from '../admin/seed.js';
 
 const USAGE = `keygate — external authorization for Envoy and Istio
 
@@ -33,6 +35,7 @@ Usage:
   keygate credential revoke CREDENTIAL_ID
   keygate credential rotate CREDENTIAL_ID [--grace 24h]
   keygate set expire SET_NAME --in 24h
+  keygate seed --consumers N [--keys-out FILE]   synthetic consumers with one API key each (benchmarks)
 
 Options:
   --json              machine-readable output
@@ -61,6 +64,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       lookup: { type: 'string' },
       grace: { type: 'string' },
       in: { type: 'string' },
+      consumers: { type: 'string' },
+      'keys-out': { type: 'string' },
     },
   });
   const [command, sub, ...rest] = positionals;
@@ -94,6 +99,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       return 0;
     }
+    case 'seed':
+      return seed(config, values.consumers, values['keys-out']);
     case 'consumer':
     case 'credential':
     case 'set':
@@ -184,6 +191,36 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** `keygate seed`: straight into the store (not through a server: it is bulk work). */
+async function seed(config: EnvConfig, count: string | undefined, keysOut: string | undefined): Promise<number> {
+  const n = Number(count);
+  if (count === undefined || !Number.isInteger(n) || n < 1 || n > 100_000_000) {
+    console.error('keygate: seed needs --consumers N (1 to 100000000)');
+    return 2;
+  }
+  if (config.databaseUrl === null && dataDirHolder(config.dataDir) !== null) {
+    console.error(`keygate: a server holds the embedded store in ${config.dataDir}; stop it to seed, or seed PostgreSQL with DATABASE_URL`);
+    return 1;
+  }
+  const store = await openStore(config);
+  const out = keysOut === undefined ? null : createWriteStream(keysOut, { mode: 0o600 });
+  try {
+    await migrateToLatest(store.db);
+    const keyAuth = new CredentialRegistry({ hasher: new SecretHasher(resolvePepper(config)) }).keyAuth;
+    const bar = progressBar('seeding');
+    const result = await seedConsumers({
+      db: store.db, keyAuth, consumers: n, onProgress: bar.update,
+      onKeys: out === null ? undefined : (keys) => { out.write(`${keys.join('\n')}\n`); },
+    });
+    bar.done();
+    console.log(`seeded ${result.consumers} consumers in ${result.seconds.toFixed(1)} s${keysOut === undefined ? '' : `; keys in ${keysOut}`}`);
+    return 0;
+  } finally {
+    if (out !== null) await new Promise((resolve) => out.end(resolve));
+    await store.close();
+  }
+}
 
 async function serve(config: EnvConfig): Promise<number> {
   const logger = createLogger(config.logLevel);

@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seedConsumers } from '../../bench/seed.js';
+import { seedConsumers } from '../../src/admin/seed.js';
+import { CredentialRegistry } from '../../src/credentials/registry.js';
+import { SecretHasher } from '../../src/credentials/secret-hasher.js';
 import { openApiDocument } from '../../src/admin/openapi.js';
 import { startKeygate, TEST_PEPPER } from '../support/harness.js';
 import type { Harness } from '../support/harness.js';
@@ -76,9 +78,8 @@ describe('admin API (PostgreSQL)', () => {
   });
 
   test('keyset pagination walks 10^5 consumers without gaps or repeats', async () => {
-    const url = h.app.databaseUrl;
-    assert.ok(url !== null);
-    await seedConsumers(url, TEST_PEPPER, 100_000);
+    const keyAuth = new CredentialRegistry({ hasher: new SecretHasher(TEST_PEPPER) }).keyAuth;
+    await seedConsumers({ db: h.app.store.db, keyAuth, consumers: 100_000 });
     const seen = new Set<string>();
     let after: string | null = null;
     let pages = 0;
