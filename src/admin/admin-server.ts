@@ -140,7 +140,14 @@ export class AdminServer {
     }
   }
 
+  /** Who acts, for the audit log: the credential used, and on whose behalf a client says it acts. */
   #authenticate(req: IncomingMessage): string {
+    const onBehalf = req.headers['x-keygate-actor'];
+    const via = typeof onBehalf === 'string' && /^[\w.@:+-]{1,128}$/.test(onBehalf) ? ` (${onBehalf})` : '';
+    return this.#checkToken(req) + via;
+  }
+
+  #checkToken(req: IncomingMessage): string {
     if (this.#tokenDigest === null) return 'admin';
     const header = req.headers.authorization ?? '';
     const m = /^Bearer (.+)$/i.exec(header);

@@ -62,7 +62,7 @@ export class AdminClient implements OperationsClient {
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', 'x-keygate-actor': `cli:${process.env.USER ?? 'unknown'}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.#token !== null) headers.authorization = `Bearer ${this.#token}`;
     let res: Response;

@@ -77,6 +77,21 @@ describe('admin API (PostgreSQL)', () => {
     assert.equal(list.body.data.length, 1);
   });
 
+  test('the audit log says who did what, with before/after and never a secret', async () => {
+    await h.admin('POST', '/consumers', { username: 'audited' }, { ...auth, 'x-keygate-actor': 'cli:alice' });
+    const issued = await h.admin('POST', '/consumers/audited/credentials', { type: 'basic-auth' }, auth);
+    await h.admin('PATCH', '/consumers/audited', { roles: ['payments:read'] }, auth);
+    const rows = await h.app.store.db.selectFrom('audit_log').selectAll().orderBy('id').execute();
+    const text = JSON.stringify(rows);
+    assert.ok(!text.includes(issued.body.secret), 'no secret in the audit log');
+    const create = rows.find((r) => r.action === 'consumer.create' && JSON.stringify(r.after).includes('audited'));
+    assert.equal(create?.actor, 'admin-token (cli:alice)');
+    const update = rows.find((r) => r.action === 'consumer.update');
+    assert.deepEqual((update?.before as { roles: string[] }).roles, []);
+    assert.deepEqual((update?.after as { roles: string[] }).roles, ['payments:read']);
+    assert.ok(rows.some((r) => r.action === 'credential.create' && r.actor === 'admin-token'));
+  });
+
   test('keyset pagination walks 10^5 consumers without gaps or repeats', async () => {
     const keyAuth = new CredentialRegistry({ hasher: new SecretHasher(TEST_PEPPER) }).keyAuth;
     await seedConsumers({ db: h.app.store.db, keyAuth, consumers: 100_000 });
