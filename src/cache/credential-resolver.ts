@@ -62,6 +62,17 @@ export class CredentialResolver {
     return this.#l1.get(key);
   }
 
+  /**
+   * The stored credential under `key`: answered synchronously from L1 (a hit, or a remembered
+   * "no such credential"), else loaded through L2 and L3.
+   */
+  find(key: Buffer, type: string, lookup: string): CredentialRecord | null | Promise<CredentialRecord | null> {
+    const cached = this.#l1.get(key);
+    if (cached.kind === 'hit') return cached.record;
+    if (cached.kind === 'negative') return null;
+    return this.load(key, type, lookup);
+  }
+
   /** L2 then L3, one load per key at a time. Rejects with StoreUnavailableError on an outage. */
   load(key: Buffer, type: string, lookup: string): Promise<CredentialRecord | null> {
     const id = key.toString('latin1');

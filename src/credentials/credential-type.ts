@@ -56,6 +56,11 @@ export interface CredentialType<P = unknown> {
   cacheKey(lookup: string): Buffer;
 }
 
+/** Applies `f` to a value that may still be loading, without a promise when it is already here. */
+export function whenFound<T, R>(value: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promise<R> {
+  return value instanceof Promise ? value.then(f) : f(value);
+}
+
 /** Default cache key: SHA-256 of `type`, NUL, `lookup`. */
 export function hashedCacheKey(type: string, lookup: string): Buffer {
   return createHash('sha256').update(type).update('\0').update(lookup).digest();

@@ -1,6 +1,6 @@
 import { Reason } from '../../pipeline/reason-codes.js';
 import type { Verification, VerifyContext } from '../credential-type.js';
-import { hashedCacheKey } from '../credential-type.js';
+import { hashedCacheKey, whenFound } from '../credential-type.js';
 
 /** The pseudo credential type under which the anonymous consumer is cached and invalidated. */
 export const ANONYMOUS_TYPE = 'anonymous';
@@ -21,10 +21,7 @@ export class AnonymousConsumer {
   }
 
   identify(ctx: VerifyContext): Verification | Promise<Verification> {
-    const cached = ctx.resolver.cached(this.#key);
-    if (cached.kind === 'hit') return { ok: true, identity: { method: 'anonymous', record: cached.record, scopes: [] } };
-    if (cached.kind === 'negative') return { ok: false, reason: Reason.anonymous_consumer_missing };
-    return ctx.resolver.load(this.#key, ANONYMOUS_TYPE, this.username).then((record): Verification =>
-      record === null ? { ok: false, reason: Reason.anonymous_consumer_missing } : { ok: true, identity: { method: 'anonymous', record, scopes: [] } });
+    return whenFound(ctx.resolver.find(this.#key, ANONYMOUS_TYPE, this.username), (record): Verification =>
+      (record === null ? { ok: false, reason: Reason.anonymous_consumer_missing } : { ok: true, identity: { method: 'anonymous', record, scopes: [] } }));
   }
 }

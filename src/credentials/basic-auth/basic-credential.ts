@@ -5,7 +5,7 @@ import type { LegacySecretVerifier } from './legacy-secrets.js';
 import type { CheckInput } from '../../pipeline/check-input.js';
 import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
-import { hashedCacheKey } from '../credential-type.js';
+import { hashedCacheKey, whenFound } from '../credential-type.js';
 import { authorizationParam } from '../request-parts.js';
 import { randomToken } from '../secret-hasher.js';
 import type { SecretHasher } from '../secret-hasher.js';
@@ -68,12 +68,8 @@ export class BasicCredential implements CredentialType<PresentedBasic> {
   }
 
   verify(presented: PresentedBasic, ctx: VerifyContext): Verification | Promise<Verification> {
-    const key = this.cacheKey(presented.keyId);
-    const cached = ctx.resolver.cached(key);
-    if (cached.kind === 'hit') return this.#check(cached.record, presented.secret);
-    if (cached.kind === 'negative') return { ok: false, reason: Reason.unknown_credential };
-    return ctx.resolver.load(key, this.name, presented.keyId).then((record) =>
-      record === null ? { ok: false, reason: Reason.unknown_credential } : this.#check(record, presented.secret));
+    return whenFound(ctx.resolver.find(this.cacheKey(presented.keyId), this.name, presented.keyId), (record) =>
+      (record === null ? { ok: false, reason: Reason.unknown_credential } : this.#check(record, presented.secret)));
   }
 
   cacheKey(lookup: string): Buffer {

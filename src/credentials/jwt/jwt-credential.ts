@@ -6,7 +6,7 @@ import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../../cache/credential-record.js';
 import { StoreUnavailableError } from '../../cache/credential-resolver.js';
 import type { JwtIssuerConfig } from '../../config/policy-types.js';
-import { hashedCacheKey } from '../credential-type.js';
+import { hashedCacheKey, whenFound } from '../credential-type.js';
 import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { API_KEY_PREFIX } from '../key-auth/api-key-credential.js';
 import { authorizationParam } from '../request-parts.js';
@@ -312,12 +312,8 @@ export class JwtCredential implements CredentialType<PresentedJwt> {
   }
 
   #identify(token: VerifiedToken, ctx: VerifyContext): Verification | Promise<Verification> {
-    const cached = ctx.resolver.cached(token.consumerKey);
-    if (cached.kind === 'hit') return { ok: true, identity: { method: this.name, record: cached.record, scopes: token.scopes } };
-    if (cached.kind === 'negative') return this.#withoutConsumer(token);
-    return ctx.resolver
-      .load(token.consumerKey, this.name, token.subject)
-      .then((record) => (record === null ? this.#withoutConsumer(token) : { ok: true, identity: { method: this.name, record, scopes: token.scopes } }));
+    return whenFound(ctx.resolver.find(token.consumerKey, this.name, token.subject), (record): Verification =>
+      (record === null ? this.#withoutConsumer(token) : { ok: true, identity: { method: this.name, record, scopes: token.scopes } }));
   }
 
   #withoutConsumer(token: VerifiedToken): Verification {

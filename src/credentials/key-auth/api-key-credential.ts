@@ -1,6 +1,7 @@
 import type { CheckInput } from '../../pipeline/check-input.js';
 import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../../cache/credential-record.js';
+import { whenFound } from '../credential-type.js';
 import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { authorizationParam, isVisibleAscii, queryParam } from '../request-parts.js';
 import { randomToken } from '../secret-hasher.js';
@@ -72,12 +73,11 @@ export class ApiKeyCredential implements CredentialType<PresentedApiKey> {
   }
 
   verify(presented: PresentedApiKey, ctx: VerifyContext): Verification | Promise<Verification> {
-    const cached = ctx.resolver.cached(presented.digest);
-    if (cached.kind === 'hit') return this.#identify(cached.record);
-    if (cached.kind === 'negative') return { ok: false, reason: Reason.unknown_credential };
-    return ctx.resolver
-      .load(presented.digest, this.name, presented.digest.toString('hex'))
-      .then((record) => (record === null ? { ok: false, reason: Reason.unknown_credential } : this.#identify(record)));
+    // The digest is the cache key; its hex is the stored lookup (only needed on an L1 miss).
+    const found = ctx.resolver.cached(presented.digest);
+    if (found.kind === 'hit') return this.#identify(found.record);
+    return whenFound(ctx.resolver.find(presented.digest, this.name, presented.digest.toString('hex')), (record): Verification =>
+      (record === null ? { ok: false, reason: Reason.unknown_credential } : this.#identify(record)));
   }
 
   cacheKey(lookup: string): Buffer {

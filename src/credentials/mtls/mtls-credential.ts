@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { CheckInput } from '../../pipeline/check-input.js';
 import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
-import { hashedCacheKey } from '../credential-type.js';
+import { hashedCacheKey, whenFound } from '../credential-type.js';
 
 const NO_CARRIER = Object.freeze({ headers: Object.freeze([]) as readonly string[], queryParameters: Object.freeze([]) as readonly string[] });
 const MAX_PRINCIPAL_LENGTH = 2048;
@@ -35,12 +35,8 @@ export class MtlsCredential implements CredentialType<PresentedPrincipal> {
   }
 
   verify(presented: PresentedPrincipal, ctx: VerifyContext): Verification | Promise<Verification> {
-    const key = this.cacheKey(presented.principal);
-    const cached = ctx.resolver.cached(key);
-    if (cached.kind === 'hit') return { ok: true, identity: { method: this.name, record: cached.record, scopes: cached.record.scopes } };
-    if (cached.kind === 'negative') return { ok: false, reason: Reason.unknown_credential };
-    return ctx.resolver.load(key, this.name, presented.principal).then((record): Verification =>
-      record === null ? { ok: false, reason: Reason.unknown_credential } : { ok: true, identity: { method: this.name, record, scopes: record.scopes } });
+    return whenFound(ctx.resolver.find(this.cacheKey(presented.principal), this.name, presented.principal), (record): Verification =>
+      (record === null ? { ok: false, reason: Reason.unknown_credential } : { ok: true, identity: { method: this.name, record, scopes: record.scopes } }));
   }
 
   cacheKey(lookup: string): Buffer {

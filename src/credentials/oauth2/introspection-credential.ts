@@ -5,7 +5,7 @@ import type { ReasonCode } from '../../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../../cache/credential-record.js';
 import { StoreUnavailableError } from '../../cache/credential-resolver.js';
 import type { IntrospectionEndpointConfig } from '../../config/policy-types.js';
-import { hashedCacheKey } from '../credential-type.js';
+import { hashedCacheKey, whenFound } from '../credential-type.js';
 import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { bearerShape, describeError } from '../jwt/jwt-credential.js';
 import { API_KEY_PREFIX } from '../key-auth/api-key-credential.js';
@@ -217,12 +217,8 @@ export class IntrospectionCredential implements CredentialType<PresentedToken> {
   }
 
   #identify(token: ActiveToken, ctx: VerifyContext): Verification | Promise<Verification> {
-    const cached = ctx.resolver.cached(token.consumerKey);
-    if (cached.kind === 'hit') return { ok: true, identity: { method: this.name, record: cached.record, scopes: token.scopes } };
-    if (cached.kind === 'negative') return this.#withoutConsumer(token);
-    return ctx.resolver
-      .load(token.consumerKey, this.name, token.principal)
-      .then((record) => (record === null ? this.#withoutConsumer(token) : { ok: true, identity: { method: this.name, record, scopes: token.scopes } }));
+    return whenFound(ctx.resolver.find(token.consumerKey, this.name, token.principal), (record): Verification =>
+      (record === null ? this.#withoutConsumer(token) : { ok: true, identity: { method: this.name, record, scopes: token.scopes } }));
   }
 
   #withoutConsumer(token: ActiveToken): Verification {
