@@ -1,4 +1,5 @@
 import type { Identity } from '../credentials/credential-type.js';
+import type { RoutePolicy } from '../policies/route-policy.js';
 import type { Allow, Deny } from './decision.js';
 import { publicReason } from './reason-codes.js';
 
@@ -34,9 +35,10 @@ export interface UpstreamHeaders {
 export function upstreamHeaders(decision: Allow): UpstreamHeaders {
   const set: Array<readonly [string, string]> = [];
   const identity = decision.identity;
-  if (identity !== null) addIdentity(set, identity);
+  const renames = decision.route.headerRenames;
+  if (identity !== null) addIdentity(set, identity, renames);
   const remove: string[] = [];
-  for (const name of IDENTITY_HEADER_NAMES) {
+  for (const name of ownedHeaders(decision.route)) {
     if (!set.some(([n]) => n === name)) remove.push(name);
   }
   for (const name of decision.carrier.headers) {
@@ -45,15 +47,27 @@ export function upstreamHeaders(decision: Allow): UpstreamHeaders {
   return { set, remove };
 }
 
-function addIdentity(set: Array<readonly [string, string]>, identity: Identity): void {
+function addIdentity(set: Array<readonly [string, string]>, identity: Identity, renames: Readonly<Record<string, string>>): void {
   const r = identity.record;
-  set.push([IdentityHeader.consumerId, r.consumerId]);
-  set.push([IdentityHeader.username, r.username]);
-  if (r.customId !== null && r.customId !== '') set.push([IdentityHeader.customId, r.customId]);
-  if (r.roles.length > 0) set.push([IdentityHeader.roles, r.roles.join(',')]);
-  set.push([IdentityHeader.credentialId, r.credentialId]);
-  set.push([IdentityHeader.authMethod, identity.method]);
-  if (identity.method === 'anonymous') set.push([IdentityHeader.anonymous, 'true']);
+  const put = (name: string, value: string): void => { set.push([renames[name] ?? name, value]); };
+  put(IdentityHeader.consumerId, r.consumerId);
+  put(IdentityHeader.username, r.username);
+  if (r.customId !== null && r.customId !== '') put(IdentityHeader.customId, r.customId);
+  if (r.roles.length > 0) put(IdentityHeader.roles, r.roles.join(','));
+  put(IdentityHeader.credentialId, r.credentialId);
+  put(IdentityHeader.authMethod, identity.method);
+  if (identity.method === 'anonymous') put(IdentityHeader.anonymous, 'true');
+}
+
+const owned = new WeakMap<RoutePolicy, readonly string[]>();
+/** Every header name keygate owns on a route: the identity headers and their renames. */
+function ownedHeaders(route: RoutePolicy): readonly string[] {
+  let names = owned.get(route);
+  if (names === undefined) {
+    names = [...new Set([...IDENTITY_HEADER_NAMES, ...Object.values(route.headerRenames)])];
+    owned.set(route, names);
+  }
+  return names;
 }
 
 const MESSAGES: Readonly<Record<number, string>> = {

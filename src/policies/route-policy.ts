@@ -20,6 +20,8 @@ export interface RoutePolicy {
   readonly failureMode: 'closed' | 'open';
   /** When true, no request reaches this route (the default route when nothing else matches and no default is configured). */
   readonly denyAll: boolean;
+  /** Identity headers sent under another name on this route (`x-consumer-id` → `x-merchant-id`). */
+  readonly headerRenames: Readonly<Record<string, string>>;
 }
 
 /** Finds the policy for a request. `policies/route-table.ts` compiles the policy file into one. */
@@ -37,6 +39,7 @@ export const DEFAULT_ROUTE: RoutePolicy = Object.freeze({
   requiredScopes: Object.freeze({ mode: 'all', scopes: Object.freeze([]) as readonly string[] }),
   failureMode: 'closed',
   denyAll: false,
+  headerRenames: Object.freeze({}),
 });
 
 /** A matcher with one route for every request. */

@@ -35,6 +35,7 @@ export const NON_CANONICAL_PATH_ROUTE: RoutePolicy = Object.freeze({
   requiredScopes: Object.freeze({ mode: 'all', scopes: Object.freeze([]) }),
   failureMode: 'closed',
   denyAll: true,
+  headerRenames: Object.freeze({}),
 });
 
 /** A parsed route as the pipeline sees it (1:1, frozen). */
@@ -48,6 +49,7 @@ export function toRoutePolicy(route: RouteConfig): RoutePolicy {
     requiredScopes: Object.freeze({ mode: route.requiredScopes.mode, scopes: Object.freeze([...route.requiredScopes.scopes]) }),
     failureMode: route.failureMode,
     denyAll: route.denyAll,
+    headerRenames: Object.freeze({ ...route.headers }),
   });
 }
 

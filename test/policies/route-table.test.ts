@@ -125,7 +125,7 @@ test('matched routes carry the route policy 1:1; deny routes deny', () => {
   const route = table.match(request('POST', 'api.example.com', '/v1/payments/p/refunds'));
   assert.deepEqual(route, {
     name: 'refund-post', auth: 'required', credentials: ['key-auth'], allowRoles: [], denyRoles: [],
-    requiredScopes: { mode: 'all', scopes: [] }, failureMode: 'closed', denyAll: false,
+    requiredScopes: { mode: 'all', scopes: [] }, failureMode: 'closed', denyAll: false, headerRenames: {},
   });
   assert.ok(Object.isFrozen(route) && Object.isFrozen(route.credentials));
   assert.equal(table.match(request('GET', 'x', '/internal/')).denyAll, true);

@@ -65,6 +65,7 @@ routes:
     match: { hosts: [api.example.com], methods: [POST], path: { template: "/v1/payments/{id}/refunds" } }
     credentials: [jwt, oauth2, key-auth]
     required_scopes: { all: [refunds.write] }
+    headers: { x-consumer-id: x-merchant-id }
   - name: admin
     match: { hosts: [api.example.com], path: { prefix: /admin/ } }
     credentials: [mtls, key-auth]
@@ -189,6 +190,11 @@ describe('policy file routes and every credential type over gRPC (PostgreSQL)', 
     const ok = await h.client.check(envoyRequest({ method: 'POST', path: '/v1/payments/pay_1/refunds', headers: { authorization: 'Bearer opaque-good' } }));
     assert.equal(code(ok), 0, JSON.stringify(ok.denied_response));
     assert.equal(setHeaders(ok).get('x-auth-method')?.value, 'oauth2');
+    // This route renames x-consumer-id; the original name is still owned (removed, never passed through).
+    assert.equal(setHeaders(ok).get('x-merchant-id')?.value, consumerId);
+    assert.equal(setHeaders(ok).has('x-consumer-id'), false);
+    assert.ok(ok.ok_response?.headers_to_remove?.includes('x-consumer-id'));
+    assert.ok(!ok.ok_response?.headers_to_remove?.includes('x-merchant-id'));
     await h.client.check(envoyRequest({ method: 'POST', path: '/v1/payments/pay_1/refunds', headers: { authorization: 'Bearer opaque-good' } }));
     assert.equal(introspectCalls - before, 1, 'second call served from the introspection cache');
     const narrow = await h.client.check(envoyRequest({ method: 'POST', path: '/v1/payments/pay_1/refunds', headers: { authorization: 'Bearer opaque-narrow' } }));
