@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Kysely, Transaction } from 'kysely';
 import type { CredentialRegistry } from '../credentials/registry.js';
 import type { ConsumerRow, CredentialRow, Database } from '../store/schema.js';
+import { NAME_PATTERN, ROLE_PATTERN } from './names.js';
 import { OperationError } from './operation-error.js';
 
 /** A consumer as the admin API and CLI show it. */
@@ -78,8 +79,6 @@ export interface Page<T> {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const NAME = /^[A-Za-z0-9._@:+\-]{1,255}$/;
-const ROLE = /^[A-Za-z0-9._:/\-]{1,128}$/;
 const MAX_LIST = 1000;
 
 /**
@@ -348,7 +347,7 @@ function uniqueViolation(message: string, field: string): (err: unknown) => neve
 }
 
 function checkName(value: unknown, field: string): void {
-  if (typeof value !== 'string' || !NAME.test(value)) {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
     throw new OperationError('invalid_request', `${field} must be 1-255 characters of letters, digits and . _ @ : + -`, field);
   }
 }
@@ -356,7 +355,7 @@ function checkName(value: unknown, field: string): void {
 function checkList(values: unknown, field: string): string[] {
   if (!Array.isArray(values) || values.length > 64) throw new OperationError('invalid_request', `${field} must be a list of at most 64 names`, field);
   for (const v of values) {
-    if (typeof v !== 'string' || !ROLE.test(v)) throw new OperationError('invalid_request', `${field}: ${JSON.stringify(v)} must be 1-128 characters of letters, digits and . _ : / -`, field);
+    if (typeof v !== 'string' || !ROLE_PATTERN.test(v)) throw new OperationError('invalid_request', `${field}: ${JSON.stringify(v)} must be 1-128 characters of letters, digits and . _ : / -`, field);
   }
   return [...new Set(values as string[])];
 }

@@ -1,6 +1,7 @@
 import { createHash, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import type { CredentialRecord } from '../../cache/credential-record.js';
 import type { SecretHasher } from '../secret-hasher.js';
+import { KONG_SHA1_ALGORITHM, verifyKongSha1Hash } from './kong-sha1.js';
 
 /** A stored secret hash of a scheme other than keygate's own HMAC (imported user passwords). */
 export interface StoredSecret {
@@ -14,7 +15,7 @@ export interface StoredSecretSource {
 }
 
 /** Hash schemes keygate verifies besides HMAC-SHA-256, as `credentials.hash_algorithm`. */
-export const LEGACY_ALGORITHMS = ['scrypt', 'kong-sha1'] as const;
+export const LEGACY_ALGORITHMS = ['scrypt', KONG_SHA1_ALGORITHM] as const;
 
 /**
  * Verifies imported secrets whose hash keygate did not make: `scrypt` (`scrypt$N$r$p$salt$hash`,
@@ -102,14 +103,8 @@ export async function verifyLegacy(stored: StoredSecret, secret: string): Promis
       }).catch(() => null);
       return actual !== null && timingSafeEqual(actual, expected);
     }
-    case 'kong-sha1': {
-      const colon = stored.hash.lastIndexOf(':');
-      if (colon <= 0) return false;
-      const consumerId = stored.hash.slice(0, colon);
-      const expected = Buffer.from(stored.hash.slice(colon + 1), 'hex');
-      const actual = createHash('sha1').update(secret + consumerId).digest();
-      return expected.length === actual.length && timingSafeEqual(expected, actual);
-    }
+    case KONG_SHA1_ALGORITHM:
+      return verifyKongSha1Hash(secret, stored.hash);
     default:
       return false;
   }
