@@ -159,7 +159,7 @@ export class Keygate {
       });
       const check = new CheckService({ pipeline, metrics, logger, decisionLog: config.decisionLog });
       const grpc = new GrpcServer({ check });
-      const operations = new KeygateOperations({ db: store.db, registry: runtime.registry });
+      const operations = new KeygateOperations({ db: store.db, registry: runtime.registry, hasher, pool: store.pool });
       const admin = new AdminServer({ operations, logger, token: config.adminToken });
       let app: Keygate | null = null;
       const http = new HttpServer({ ready: () => app !== null && app.ready, metrics: metrics.registry, check });

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
@@ -8,6 +9,8 @@ import type { KeygateOperations } from './operations.js';
 import { openApiDocument } from './openapi.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** A Kong declarative file is parsed whole: its size is bounded. */
+const MAX_KONG_BYTES = 256 * 1024 * 1024;
 
 export interface AdminServerOptions {
   readonly operations: KeygateOperations;
@@ -19,6 +22,8 @@ export interface AdminServerOptions {
 type Handler = (ctx: RequestContext) => Promise<Reply>;
 interface RequestContext {
   readonly idempotencyKey: string | null;
+  /** The request body as a stream, for routes that stream it (import). */
+  readonly stream: Readable | null;
   readonly params: readonly string[];
   readonly query: URLSearchParams;
   readonly body: unknown;
@@ -57,7 +62,7 @@ async function idempotent(ops: KeygateOperations, operation: string, c: RequestC
 /** The admin REST API (JSON): consumers and their credentials. */
 export class AdminServer {
   readonly #server: Server;
-  readonly #routes: Array<{ method: string; path: string; pattern: RegExp; handler: Handler }>;
+  readonly #routes: Array<{ method: string; path: string; pattern: RegExp; handler: Handler; stream?: boolean }>;
   readonly #log: Logger;
   readonly #tokenDigest: Buffer | null;
   readonly #operations: KeygateOperations;
@@ -67,7 +72,7 @@ export class AdminServer {
     this.#operations = ops;
     this.#log = options.logger.child({ module: 'admin' });
     this.#tokenDigest = options.token === null ? null : sha256(options.token);
-    const routes: Array<{ method: string; path: string; handler: Handler }> = [
+    const routes: Array<{ method: string; path: string; handler: Handler; stream?: boolean }> = [
       { method: 'POST', path: '/consumers', handler: (c) => idempotent(ops, 'consumer.create', c, async () => ({ status: 201, body: await ops.createConsumer(fields(c.body, ['username', 'custom_id', 'roles', 'metadata']), c.actor) })) },
       { method: 'GET', path: '/consumers', handler: async (c) => ({ status: 200, body: await ops.listConsumers({ after: c.query.get('after'), limit: intParam(c.query, 'limit') }) }) },
       { method: 'GET', path: '/consumers/{ref}', handler: async (c) => ({ status: 200, body: await ops.getConsumer(p(c, 0)) }) },
@@ -78,6 +83,13 @@ export class AdminServer {
       { method: 'DELETE', path: '/credentials/{id}', handler: async (c) => ({ status: 200, body: await ops.revokeCredential(p(c, 0), c.actor) }) },
       { method: 'POST', path: '/credentials/{id}/rotate', handler: async (c) => ({ status: 201, body: await ops.rotateCredential(p(c, 0), num(fields<{ grace_seconds?: unknown }>(c.body, ['grace_seconds']).grace_seconds ?? 0, 'grace_seconds'), c.actor) }) },
       { method: 'POST', path: '/credential-sets/{name}/expire', handler: async (c) => ({ status: 200, body: await ops.expireSet(p(c, 0), num(fields<{ in_seconds?: unknown }>(c.body, ['in_seconds']).in_seconds, 'in_seconds'), c.actor) }) },
+      { method: 'POST', path: '/import', stream: true, handler: async (c) => {
+        const from = c.query.get('from') ?? 'ndjson';
+        if (c.stream === null) throw new OperationError('invalid_request', 'no body');
+        if (from === 'ndjson') return { status: 200, body: await ops.importNdjson(c.stream, c.actor) };
+        if (from === 'kong') return { status: 200, body: await ops.importKong(await readText(c.stream, MAX_KONG_BYTES), c.actor) };
+        throw new OperationError('invalid_request', 'from must be ndjson or kong', 'from');
+      } },
       { method: 'GET', path: '/openapi.json', handler: async () => ({ status: 200, body: openApiDocument() }) },
     ];
     this.#routes = routes.map((r) => ({ ...r, pattern: templatePattern(r.path) }));
@@ -113,12 +125,13 @@ export class AdminServer {
         if (m === null) continue;
         allowed = true;
         if (route.method !== req.method) continue;
-        const body = req.method === 'POST' || req.method === 'PATCH' ? await readJson(req) : undefined;
+        const streamed = route.stream === true;
+        const body = !streamed && (req.method === 'POST' || req.method === 'PATCH') ? await readJson(req) : undefined;
         const params = m.slice(1).map((s) => decodeURIComponent(s));
         const rawKey = req.headers['idempotency-key'];
         const idempotencyKey = typeof rawKey === 'string' && rawKey !== '' ? rawKey : null;
         if (idempotencyKey !== null && idempotencyKey.length > 255) throw new OperationError('invalid_request', 'Idempotency-Key is longer than 255 characters', 'Idempotency-Key');
-        const reply = await route.handler({ params, query: url.searchParams, body, actor, idempotencyKey });
+        const reply = await route.handler({ params, query: url.searchParams, body, actor, idempotencyKey, stream: streamed ? req : null });
         if (reply.replayed === true) res.setHeader('idempotent-replayed', 'true');
         return sendJson(res, reply.status, reply.body);
       }
@@ -191,6 +204,18 @@ function fields<T>(body: unknown, allowed: readonly string[]): T {
     if (!allowed.includes(key)) throw new OperationError('invalid_request', `unknown field ${JSON.stringify(key)}`, key);
   }
   return body as T;
+}
+
+async function readText(stream: Readable, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > max) throw new OperationError('payload_too_large', `the body is larger than ${max} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

@@ -52,6 +52,14 @@ export function openApiDocument(): object {
       '/credential-sets/{name}/expire': {
         post: { summary: 'Expire every credential of a set in N seconds (never later than an earlier expiry)', parameters: [param('name', 'set name')], requestBody: json({ type: 'object', additionalProperties: false, required: ['in_seconds'], properties: { in_seconds: { type: 'integer', minimum: 0 } } }), responses: { 200: { description: 'summary', ...json({ type: 'object', properties: { set_name: { type: 'string' }, expires_at: { type: 'string' }, updated: { type: 'integer' } } }) }, ...errors } },
       },
+      '/import': {
+        post: {
+          summary: 'Bulk import: NDJSON (streamed; one consumer per line with its credentials), or a Kong declarative export (?from=kong)',
+          parameters: [{ name: 'from', in: 'query', schema: { type: 'string', enum: ['ndjson', 'kong'], default: 'ndjson' } }],
+          requestBody: { content: { 'application/x-ndjson': { schema: { type: 'string' } }, 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'object' } } } },
+          responses: { 200: { description: 'the import report: counts, rejected lines with line numbers and reasons', ...json({ type: 'object' }) }, ...errors },
+        },
+      },
       '/openapi.json': {
         get: { summary: 'This document', security: [], responses: { 200: { description: 'OpenAPI 3.1' } } },
       },

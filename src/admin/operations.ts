@@ -3,6 +3,12 @@ import { sql } from 'kysely';
 import type { Kysely, Transaction } from 'kysely';
 import type { CredentialRegistry } from '../credentials/registry.js';
 import type { ConsumerRow, CredentialRow, Database } from '../store/schema.js';
+import type { Readable } from 'node:stream';
+import type pg from 'pg';
+import type { SecretHasher } from '../credentials/secret-hasher.js';
+import { importKong } from './import/kong-import.js';
+import { importNdjson } from './import/ndjson-import.js';
+import type { ImportProgress, ImportReport } from './import/import-report.js';
 import { NAME_PATTERN, ROLE_PATTERN } from './names.js';
 import { OperationError } from './operation-error.js';
 
@@ -89,10 +95,24 @@ const MAX_LIST = 1000;
 export class KeygateOperations {
   readonly #db: Kysely<Database>;
   readonly #registry: CredentialRegistry;
+  readonly #hasher: SecretHasher;
+  readonly #pool: pg.Pool | null;
 
-  constructor(options: { db: Kysely<Database>; registry: CredentialRegistry }) {
+  constructor(options: { db: Kysely<Database>; registry: CredentialRegistry; hasher: SecretHasher; pool?: pg.Pool | null }) {
     this.#db = options.db;
     this.#registry = options.registry;
+    this.#hasher = options.hasher;
+    this.#pool = options.pool ?? null;
+  }
+
+  /** Streams an NDJSON import (see `import/ndjson-import.ts`); COPY when on PostgreSQL. */
+  importNdjson(input: Readable, actor: string, onProgress?: ImportProgress): Promise<ImportReport> {
+    return importNdjson({ db: this.#db, pg: this.#pool, hasher: this.#hasher, input, actor, onProgress });
+  }
+
+  /** Imports a Kong declarative export (decK / `kong config db_export`, YAML or JSON). */
+  importKong(text: string, actor: string, onProgress?: ImportProgress): Promise<ImportReport> {
+    return importKong({ db: this.#db, pg: this.#pool, hasher: this.#hasher, text, actor, onProgress });
   }
 
   /** True when the store answers a trivial query. */

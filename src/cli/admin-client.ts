@@ -1,4 +1,8 @@
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { ReadableStream } from 'node:stream/web';
 import { OperationError } from '../admin/operation-error.js';
+import type { ImportProgress, ImportReport } from '../admin/import/import-report.js';
 import type { OperationErrorCodeName } from '../admin/operation-error.js';
 import type { ConsumerPatch, ConsumerView, CredentialView, IssuedCredentialView, NewConsumer, NewCredential, Page } from '../admin/operations.js';
 
@@ -14,6 +18,7 @@ export interface OperationsClient {
   revokeCredential(id: string): Promise<CredentialView>;
   rotateCredential(id: string, graceSeconds: number): Promise<IssuedCredentialView>;
   expireSet(name: string, inSeconds: number): Promise<{ set_name: string; expires_at: string; updated: number }>;
+  importFile(path: string, from: 'ndjson' | 'kong', onProgress: ImportProgress): Promise<ImportReport>;
 }
 
 /** The admin API over HTTP. */
@@ -61,13 +66,22 @@ export class AdminClient implements OperationsClient {
     return this.#call('POST', `/credential-sets/${encodeURIComponent(name)}/expire`, { in_seconds: inSeconds });
   }
 
-  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async importFile(path: string, from: 'ndjson' | 'kong', onProgress: ImportProgress): Promise<ImportReport> {
+    const size = statSync(path).size;
+    let sent = 0;
+    const file = createReadStream(path);
+    file.on('data', (chunk) => { sent += chunk.length; onProgress(0, Math.min(sent, size)); });
+    return this.#call('POST', `/import?from=${from}`, Readable.toWeb(file) as ReadableStream, from === 'kong' ? 'application/yaml' : 'application/x-ndjson');
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json', 'x-keygate-actor': `cli:${process.env.USER ?? 'unknown'}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] = contentType ?? 'application/json';
     if (this.#token !== null) headers.authorization = `Bearer ${this.#token}`;
     let res: Response;
     try {
-      res = await fetch(this.#base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const payload = body === undefined ? undefined : body instanceof ReadableStream ? body : JSON.stringify(body);
+      res = await fetch(this.#base + path, { method, headers, body: payload, ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
     } catch (err) {
       throw new Error(`cannot reach the admin API at ${this.#base}: ${err instanceof Error ? err.message : String(err)}`);
     }

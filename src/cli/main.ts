@@ -1,4 +1,4 @@
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Keygate, openStore, resolvePepper, SERVER_FILE } from '../app.js';
@@ -35,6 +35,7 @@ Usage:
   keygate credential revoke CREDENTIAL_ID
   keygate credential rotate CREDENTIAL_ID [--grace 24h]
   keygate set expire SET_NAME --in 24h
+  keygate import FILE [--from ndjson|kong]       bulk import (NDJSON: one consumer per line; Kong: decK / db_export file)
   keygate seed --consumers N [--keys-out FILE]   synthetic consumers with one API key each (benchmarks)
 
 Options:
@@ -66,6 +67,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       in: { type: 'string' },
       consumers: { type: 'string' },
       'keys-out': { type: 'string' },
+      from: { type: 'string', default: 'ndjson' },
     },
   });
   const [command, sub, ...rest] = positionals;
@@ -103,6 +105,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return seed(config, values.consumers, values['keys-out']);
     case 'consumer':
     case 'credential':
+    case 'import':
     case 'set':
       return withClient(config, values['admin-url'], async (client) => {
         const arg = rest[0];
@@ -110,6 +113,24 @@ export async function main(argv: readonly string[]): Promise<number> {
           if (arg === undefined) throw new UsageError(`missing ${what}`);
           return arg;
         };
+        if (command === 'import') {
+          const path = sub;
+          if (path === undefined) throw new UsageError('import needs a FILE');
+          const from = values.from;
+          if (from !== 'ndjson' && from !== 'kong') throw new UsageError('--from must be ndjson or kong');
+          const size = statSync(path).size;
+          const bar = progressBar(`importing ${path}`);
+          const report = await client.importFile(path, from, (_lines, bytes) => bar.update(bytes, size));
+          bar.update(size, size);
+          bar.done();
+          const rejected = report.rejected.map((r) => `  line ${r.line}: ${r.reason}`);
+          out([
+            `${report.lines} lines in ${report.seconds.toFixed(1)} s: consumers ${report.consumersInserted} new, ${report.consumersUpdated} updated, ${report.consumersUnchanged} unchanged; credentials ${report.credentialsInserted} new, ${report.credentialsSkipped} already there`,
+            ...(report.rejectedCount > 0 ? [`${report.rejectedCount} lines rejected${report.rejectedCount > rejected.length ? ` (first ${rejected.length})` : ''}:`, ...rejected] : []),
+            ...report.warnings.map((w) => `  warning: line ${w.line}: ${w.reason}`),
+          ].join('\n'), report);
+          return report.rejectedCount > 0 ? 4 : 0;
+        }
         if (command === 'set') {
           if (sub !== 'expire') throw new UsageError(`unknown set command ${JSON.stringify(sub ?? '')}`);
           const inMs = values.in === undefined ? null : parseDuration(values.in);
@@ -251,8 +272,9 @@ async function withClient(config: EnvConfig, adminUrl: string | undefined, fn: (
     const store = await openStore(config);
     try {
       await migrateToLatest(store.db);
-      const registry = new CredentialRegistry({ hasher: new SecretHasher(resolvePepper(config)) });
-      const ops = new KeygateOperations({ db: store.db, registry });
+      const hasher = new SecretHasher(resolvePepper(config));
+      const registry = new CredentialRegistry({ hasher });
+      const ops = new KeygateOperations({ db: store.db, registry, hasher, pool: store.pool });
       const actor = `cli:${process.env.USER ?? 'unknown'}`;
       return await fn({
         createConsumer: (i) => ops.createConsumer(i, actor),
@@ -265,6 +287,9 @@ async function withClient(config: EnvConfig, adminUrl: string | undefined, fn: (
         revokeCredential: (id) => ops.revokeCredential(id, actor),
         rotateCredential: (id, g) => ops.rotateCredential(id, g, actor),
         expireSet: (n, i) => ops.expireSet(n, i, actor),
+        importFile: async (path, from, onProgress) => (from === 'kong'
+          ? ops.importKong(readFileSync(path, 'utf8'), actor, onProgress)
+          : ops.importNdjson(createReadStream(path), actor, onProgress)),
       });
     } finally {
       await store.close();

@@ -18,6 +18,8 @@ export interface Store {
   readonly db: Kysely<Database>;
   /** `embedded` (PGlite, one process only) or `postgres`. */
   readonly kind: 'embedded' | 'postgres';
+  /** The `pg` pool behind `db` (for COPY); null on the embedded store. */
+  readonly pool: pg.Pool | null;
   /** Subscribes to a NOTIFY channel; resolves once listening; returns the unsubscribe function. */
   listen(channel: string, onNotify: NotificationHandler, onError: (err: Error) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -47,6 +49,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
   return {
     db,
     kind: 'postgres',
+    pool,
     async listen(channel, onNotify, onError) {
       const client = new pg.Client({ connectionString: options.url, application_name: `${poolConfig.application_name}-listen` });
       client.on('error', (err) => onError(err));
@@ -89,6 +92,7 @@ export async function openEmbeddedStore(dataDir: string | null): Promise<Store> 
   return {
     db,
     kind: 'embedded',
+    pool: null,
     async listen(channel, onNotify) {
       const unsubscribe = await pglite.listen(channel, (payload) => onNotify(payload));
       return async () => { await unsubscribe(); };

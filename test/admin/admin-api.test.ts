@@ -4,7 +4,8 @@ import { seedConsumers } from '../../src/admin/seed.js';
 import { CredentialRegistry } from '../../src/credentials/registry.js';
 import { SecretHasher } from '../../src/credentials/secret-hasher.js';
 import { openApiDocument } from '../../src/admin/openapi.js';
-import { startKeygate, TEST_PEPPER } from '../support/harness.js';
+import { readFileSync } from 'node:fs';
+import { envoyRequest, startKeygate, TEST_PEPPER } from '../support/harness.js';
 import type { Harness } from '../support/harness.js';
 
 describe('admin API (PostgreSQL)', () => {
@@ -90,6 +91,28 @@ describe('admin API (PostgreSQL)', () => {
     assert.deepEqual((update?.before as { roles: string[] }).roles, []);
     assert.deepEqual((update?.after as { roles: string[] }).roles, ['payments:read']);
     assert.ok(rows.some((r) => r.action === 'credential.create' && r.actor === 'admin-token'));
+  });
+
+  test('POST /import streams NDJSON and Kong exports; imported keys verify over gRPC', async () => {
+    const ndjson = [
+      JSON.stringify({ username: 'imp-1', roles: ['payments:read'], credentials: [{ type: 'key-auth', key: 'kg_imported_key_number_one_0001' }] }),
+      '{not json',
+      JSON.stringify({ username: 'imp-2' }),
+    ].join('\n');
+    const res = await fetch(`${h.adminUrl}/import`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-ndjson' }, body: ndjson });
+    assert.equal(res.status, 200);
+    const report = await res.json() as { consumersInserted: number; credentialsInserted: number; rejectedCount: number; rejected: Array<{ line: number }> };
+    assert.equal(report.consumersInserted, 2);
+    assert.equal(report.credentialsInserted, 1);
+    assert.equal(report.rejectedCount, 1);
+    assert.equal(report.rejected[0]?.line, 2);
+    const check = await h.client.check(envoyRequest({ headers: { 'x-api-key': 'kg_imported_key_number_one_0001' } }));
+    assert.equal(check.status?.code ?? 0, 0);
+    const kong = await fetch(`${h.adminUrl}/import?from=kong`, { method: 'POST', headers: { ...auth, 'content-type': 'application/yaml' }, body: readFileSync(new URL('../fixtures/kong-export.yaml', import.meta.url), 'utf8') });
+    assert.equal(kong.status, 200);
+    assert.ok(((await kong.json()) as { consumersInserted: number }).consumersInserted >= 3);
+    const bad = await fetch(`${h.adminUrl}/import?from=kong`, { method: 'POST', headers: auth, body: '{"_format_version": ' });
+    assert.equal(bad.status, 400);
   });
 
   test('keyset pagination walks 10^5 consumers without gaps or repeats', async () => {
