@@ -33,6 +33,8 @@ interface Reply {
   readonly status: number;
   readonly body?: unknown;
   readonly replayed?: boolean;
+  /** A streamed NDJSON body instead of one JSON value. */
+  readonly ndjson?: (write: (line: string) => Promise<void>) => Promise<unknown>;
 }
 
 /** Fields of a create response that are secrets: never stored for an idempotent replay. */
@@ -90,6 +92,7 @@ export class AdminServer {
         if (from === 'kong') return { status: 200, body: await ops.importKong(await readText(c.stream, MAX_KONG_BYTES), c.actor) };
         throw new OperationError('invalid_request', 'from must be ndjson or kong', 'from');
       } },
+      { method: 'GET', path: '/export', handler: async () => ({ status: 200, ndjson: (write) => ops.exportNdjson(write) }) },
       { method: 'GET', path: '/openapi.json', handler: async () => ({ status: 200, body: openApiDocument() }) },
     ];
     this.#routes = routes.map((r) => ({ ...r, pattern: templatePattern(r.path) }));
@@ -133,6 +136,7 @@ export class AdminServer {
         if (idempotencyKey !== null && idempotencyKey.length > 255) throw new OperationError('invalid_request', 'Idempotency-Key is longer than 255 characters', 'Idempotency-Key');
         const reply = await route.handler({ params, query: url.searchParams, body, actor, idempotencyKey, stream: streamed ? req : null });
         if (reply.replayed === true) res.setHeader('idempotent-replayed', 'true');
+        if (reply.ndjson !== undefined) return await streamNdjson(res, reply.status, reply.ndjson);
         return sendJson(res, reply.status, reply.body);
       }
       if (allowed) throw new OperationError('invalid_request', `method ${req.method ?? ''} not allowed on ${path}`);
@@ -235,6 +239,19 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     return JSON.parse(text) as unknown;
   } catch (err) {
     throw new OperationError('invalid_request', `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Streams lines, honouring back-pressure; a failure midway ends the stream without a last line. */
+async function streamNdjson(res: ServerResponse, status: number, produce: (write: (line: string) => Promise<void>) => Promise<unknown>): Promise<void> {
+  res.writeHead(status, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  try {
+    await produce(async (line) => {
+      if (!res.write(line)) await new Promise((resolve) => res.once('drain', resolve));
+    });
+    res.end();
+  } catch {
+    res.destroy();
   }
 }
 

@@ -60,6 +60,9 @@ export function openApiDocument(): object {
           responses: { 200: { description: 'the import report: counts, rejected lines with line numbers and reasons', ...json({ type: 'object' }) }, ...errors },
         },
       },
+      '/export': {
+        get: { summary: 'Every consumer with its live credentials, as NDJSON in the import format (hashes, never secrets)', responses: { 200: { description: 'NDJSON', content: { 'application/x-ndjson': { schema: { type: 'string' } } } }, ...errors } },
+      },
       '/openapi.json': {
         get: { summary: 'This document', security: [], responses: { 200: { description: 'OpenAPI 3.1' } } },
       },

@@ -6,6 +6,8 @@ import type { ConsumerRow, CredentialRow, Database } from '../store/schema.js';
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { SecretHasher } from '../credentials/secret-hasher.js';
+import { exportNdjson } from './export.js';
+import type { ExportSummary } from './export.js';
 import { importKong } from './import/kong-import.js';
 import { importNdjson } from './import/ndjson-import.js';
 import type { ImportProgress, ImportReport } from './import/import-report.js';
@@ -108,6 +110,11 @@ export class KeygateOperations {
   /** Streams an NDJSON import (see `import/ndjson-import.ts`); COPY when on PostgreSQL. */
   importNdjson(input: Readable, actor: string, onProgress?: ImportProgress): Promise<ImportReport> {
     return importNdjson({ db: this.#db, pg: this.#pool, hasher: this.#hasher, input, actor, onProgress });
+  }
+
+  /** Every consumer and live credential as import-format NDJSON (hashes only). */
+  exportNdjson(write: (line: string) => Promise<void> | void): Promise<ExportSummary> {
+    return exportNdjson(this.#db, write);
   }
 
   /** Imports a Kong declarative export (decK / `kong config db_export`, YAML or JSON). */

@@ -1,5 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ReadableStream } from 'node:stream/web';
 import { OperationError } from '../admin/operation-error.js';
 import type { ImportProgress, ImportReport } from '../admin/import/import-report.js';
@@ -19,6 +21,7 @@ export interface OperationsClient {
   rotateCredential(id: string, graceSeconds: number): Promise<IssuedCredentialView>;
   expireSet(name: string, inSeconds: number): Promise<{ set_name: string; expires_at: string; updated: number }>;
   importFile(path: string, from: 'ndjson' | 'kong', onProgress: ImportProgress): Promise<ImportReport>;
+  exportTo(out: Writable): Promise<void>;
 }
 
 /** The admin API over HTTP. */
@@ -72,6 +75,14 @@ export class AdminClient implements OperationsClient {
     const file = createReadStream(path);
     file.on('data', (chunk) => { sent += chunk.length; onProgress(0, Math.min(sent, size)); });
     return this.#call('POST', `/import?from=${from}`, Readable.toWeb(file) as ReadableStream, from === 'kong' ? 'application/yaml' : 'application/x-ndjson');
+  }
+
+  async exportTo(out: Writable): Promise<void> {
+    const headers: Record<string, string> = { 'x-keygate-actor': `cli:${process.env.USER ?? 'unknown'}` };
+    if (this.#token !== null) headers.authorization = `Bearer ${this.#token}`;
+    const res = await fetch(`${this.#base}/export`, { headers });
+    if (!res.ok || res.body === null) throw new Error(`export failed: HTTP ${res.status}`);
+    await pipeline(Readable.fromWeb(res.body as ReadableStream), out, { end: false });
   }
 
   async #call<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {

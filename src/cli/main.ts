@@ -36,6 +36,7 @@ Usage:
   keygate credential rotate CREDENTIAL_ID [--grace 24h]
   keygate set expire SET_NAME --in 24h
   keygate import FILE [--from ndjson|kong]       bulk import (NDJSON: one consumer per line; Kong: decK / db_export file)
+  keygate export [--out FILE]                    every consumer and live credential as NDJSON (hashes only)
   keygate seed --consumers N [--keys-out FILE]   synthetic consumers with one API key each (benchmarks)
 
 Options:
@@ -68,6 +69,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       consumers: { type: 'string' },
       'keys-out': { type: 'string' },
       from: { type: 'string', default: 'ndjson' },
+      out: { type: 'string' },
     },
   });
   const [command, sub, ...rest] = positionals;
@@ -106,6 +108,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'consumer':
     case 'credential':
     case 'import':
+    case 'export':
     case 'set':
       return withClient(config, values['admin-url'], async (client) => {
         const arg = rest[0];
@@ -113,6 +116,12 @@ export async function main(argv: readonly string[]): Promise<number> {
           if (arg === undefined) throw new UsageError(`missing ${what}`);
           return arg;
         };
+        if (command === 'export') {
+          const file = values.out === undefined ? process.stdout : createWriteStream(values.out, { mode: 0o600 });
+          await client.exportTo(file);
+          if (file !== process.stdout) await new Promise<void>((resolve) => { file.end(() => resolve()); });
+          return 0;
+        }
         if (command === 'import') {
           const path = sub;
           if (path === undefined) throw new UsageError('import needs a FILE');
@@ -287,6 +296,9 @@ async function withClient(config: EnvConfig, adminUrl: string | undefined, fn: (
         revokeCredential: (id) => ops.revokeCredential(id, actor),
         rotateCredential: (id, g) => ops.rotateCredential(id, g, actor),
         expireSet: (n, i) => ops.expireSet(n, i, actor),
+        exportTo: async (outStream) => {
+          await ops.exportNdjson((line) => (outStream.write(line) ? undefined : new Promise<void>((resolve) => outStream.once('drain', () => resolve()))));
+        },
         importFile: async (path, from, onProgress) => (from === 'kong'
           ? ops.importKong(readFileSync(path, 'utf8'), actor, onProgress)
           : ops.importNdjson(createReadStream(path), actor, onProgress)),
