@@ -140,7 +140,7 @@ export class Keygate {
           logger.error({ err: err instanceof Error ? err.message : String(err), version: current.version }, 'policy reloaded but its credential settings were refused; the previous ones stay in force');
         }
       });
-      const changeFeed = new ChangeFeed({ store, resolver, logger, pollMs: config.changePollMs });
+      const changeFeed = new ChangeFeed({ store, resolver, logger, pollMs: config.changePollMs, replayWindowMs: l2 === null ? 0 : config.redisTtlMs });
       await changeFeed.start();
       const metrics = new KeygateMetrics({
         collectDefault: options.processMetrics !== false,

@@ -11,6 +11,13 @@ export interface ChangeFeedOptions {
   /** Safety-net poll of the outbox, for a NOTIFY that was lost (connection drop, pooler). */
   readonly pollMs: number;
   readonly batchSize?: number;
+  /**
+   * At start, re-apply the changes of this last stretch of time: the shared L2 may still hold
+   * entries written before them while no replica was running (set it to the L2 TTL; 0 without L2).
+   */
+  readonly replayWindowMs?: number;
+  /** Outbox rows older than this are deleted (default one day). */
+  readonly retentionMs?: number;
 }
 
 /**
@@ -28,6 +35,9 @@ export class ChangeFeed {
   #draining: Promise<void> | null = null;
   #again = false;
   #timer: NodeJS.Timeout | null = null;
+  #pruneTimer: NodeJS.Timeout | null = null;
+  readonly #replayWindowMs: number;
+  readonly #retentionMs: number;
   #unlisten: (() => Promise<void>) | null = null;
   #stopped = false;
   /** Changes applied since start (for tests and metrics). */
@@ -39,25 +49,50 @@ export class ChangeFeed {
     this.#log = options.logger.child({ module: 'change-feed' });
     this.#pollMs = options.pollMs;
     this.#batchSize = options.batchSize ?? 5_000;
+    this.#replayWindowMs = options.replayWindowMs ?? 0;
+    this.#retentionMs = options.retentionMs ?? 86_400_000;
   }
 
   get lastId(): number {
     return this.#lastId;
   }
 
-  /** Starts after the newest change: the caches are empty at start, nothing older matters. */
+  /**
+   * Starts after the newest change — L1 is empty at start — except for the replay window, whose
+   * changes are applied again so that L2 forgets what changed while no replica was running.
+   */
   async start(): Promise<void> {
-    const { rows } = await sql<{ max: string | number | null }>`SELECT max(id) AS max FROM changes`.execute(this.#store.db);
-    this.#lastId = Number(rows[0]?.max ?? 0);
+    const since = new Date(Date.now() - this.#replayWindowMs);
+    const { rows } = await sql<{ max: string | number | null; replay_from: string | number | null }>`
+      SELECT max(id) AS max, (SELECT min(id) FROM changes WHERE at >= ${since}) AS replay_from FROM changes`.execute(this.#store.db);
+    const max = Number(rows[0]?.max ?? 0);
+    const replayFrom = rows[0]?.replay_from;
+    this.#lastId = this.#replayWindowMs > 0 && replayFrom !== null && replayFrom !== undefined ? Number(replayFrom) - 1 : max;
+    if (this.#lastId < max) await this.drain();
     await this.#listen();
     this.#timer = setInterval(() => { void this.drain(); }, this.#pollMs);
     this.#timer.unref();
+    this.#pruneTimer = setInterval(() => { void this.prune(); }, Math.min(this.#retentionMs, 600_000));
+    this.#pruneTimer.unref();
+  }
+
+  /** Deletes outbox rows past the retention (every replica may run it; it is idempotent). */
+  async prune(): Promise<number> {
+    try {
+      const result = await this.#store.db.deleteFrom('changes').where('at', '<', new Date(Date.now() - this.#retentionMs)).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    } catch (err) {
+      this.#log.warn({ err: errorText(err) }, 'change feed: cannot prune the outbox');
+      return 0;
+    }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#pruneTimer !== null) clearInterval(this.#pruneTimer);
     this.#timer = null;
+    this.#pruneTimer = null;
     if (this.#unlisten !== null) await this.#unlisten();
     this.#unlisten = null;
     await this.#draining;

@@ -70,6 +70,28 @@ describe('change feed across two replicas (PostgreSQL + Redis)', () => {
     assert.equal(await until(b, cred.body.key, 16, 3_000), 16);
   });
 
+  test('a change made while no replica runs is not served from a stale Redis entry', async () => {
+    const cred = await a.admin('POST', '/consumers/merchant/credentials', { type: 'key-auth' });
+    assert.equal(await code(a, cred.body.key), 0); // now in Redis (L2) too
+    await a.close();
+    await b.close();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('UPDATE credentials SET revoked_at = now() WHERE id = $1', [cred.body.credential.id]);
+    await c.end();
+    a = await startKeygate({ store: 'postgres', databaseUrl: url, redis: true });
+    b = await startKeygate({ store: 'postgres', databaseUrl: url, redis: true });
+    assert.equal(await code(a, cred.body.key), 16);
+    assert.equal(await code(b, cred.body.key), 16);
+  });
+
+  test('the outbox is pruned past its retention', async () => {
+    const before = await a.app.store.db.selectFrom('changes').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    assert.ok(Number(before.n) > 0);
+    await a.app.store.db.updateTable('changes').set({ at: new Date(Date.now() - 2 * 86_400_000) }).execute();
+    assert.ok((await a.app.changeFeed.prune()) >= Number(before.n));
+  });
+
   test('a replica that was down starts clean and sees the current state', async () => {
     const cred = await a.admin('POST', '/consumers/merchant/credentials', { type: 'key-auth' });
     await b.close();
