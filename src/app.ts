@@ -127,6 +127,10 @@ export class Keygate {
         positiveTtlMs: config.cachePositiveTtlMs, negativeTtlMs: config.cacheNegativeTtlMs,
       });
       redis = connectRedis(config, logger);
+      // The start-up replay must reach Redis: wait (briefly) until it is connected.
+      if (redis !== null && !(await redisReady(redis, 5_000))) {
+        logger.warn('redis not ready after 5 s; starting without it (L2 reads fall through to PostgreSQL until it is)');
+      }
       const l2 = redis === null ? null : new RedisCredentialCache({ redis, ttlMs: config.redisTtlMs, negativeTtlMs: config.cacheNegativeTtlMs });
       const source = new PostgresCredentialSource(store.db);
       const resolver = new CredentialResolver({ l1: cache, l2, source, logger });
@@ -257,6 +261,15 @@ function policyRuntime(snapshot: PolicySnapshot, hasher: SecretHasher, legacySec
     extra,
   });
   return { registry, anonymous: c.anonymousConsumer === null ? null : new AnonymousConsumer(c.anonymousConsumer) };
+}
+
+function redisReady(redis: Redis | Cluster, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { redis.off('ready', onReady); resolve(false); }, timeoutMs);
+    const onReady = (): void => { clearTimeout(timer); resolve(true); };
+    redis.once('ready', onReady);
+  });
 }
 
 function connectRedis(config: EnvConfig, logger: Logger): Redis | Cluster | null {

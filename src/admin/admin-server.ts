@@ -1,7 +1,7 @@
+import { closeHttp, listenHttp } from '../server/http-listen.js';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { OperationError } from './operation-error.js';
@@ -104,17 +104,12 @@ export class AdminServer {
     return this.#routes.map((r) => `${r.method} ${r.path}`);
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => { this.#server.off('error', reject); resolve(); });
-    });
-    return (this.#server.address() as AddressInfo).port;
+  listen(host: string, port: number): Promise<number> {
+    return listenHttp(this.#server, host, port);
   }
 
-  async close(): Promise<void> {
-    this.#server.closeIdleConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeHttp(this.#server);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

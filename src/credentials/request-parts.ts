@@ -30,6 +30,30 @@ export function authorizationParam(header: string | undefined, scheme: string): 
   return header.slice(scheme.length + 1).trim();
 }
 
+/** True when `value` has a C0 control character or DEL. */
+export function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** A plain JSON object (not null, not an array). */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Inserts into a bounded map (insertion order = age), dropping the oldest entry when full. */
+export function rememberBounded<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  if (map.size >= max) {
+    const oldest = map.keys().next();
+    if (oldest.done !== true) map.delete(oldest.value);
+  }
+  map.set(key, value);
+}
+
 /** True when `value` holds only visible ASCII (0x21–0x7e): what a key or token may contain. */
 export function isVisibleAscii(value: string): boolean {
   for (let i = 0; i < value.length; i++) {

@@ -1,6 +1,6 @@
+import { closeHttp, listenHttp } from './http-listen.js';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { CheckService } from './check-service.js';
 import { FORWARD_AUTH_PREFIX, handleForwardAuth } from './forward-auth.js';
@@ -25,17 +25,12 @@ export class HttpServer {
     this.#server.keepAliveTimeout = 65_000;
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => { this.#server.off('error', reject); resolve(); });
-    });
-    return (this.#server.address() as AddressInfo).port;
+  listen(host: string, port: number): Promise<number> {
+    return listenHttp(this.#server, host, port);
   }
 
-  async close(): Promise<void> {
-    this.#server.closeIdleConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeHttp(this.#server);
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import type { CredentialRecord } from '../../cache/credential-record.js';
+import { rememberBounded } from '../request-parts.js';
 import type { SecretHasher } from '../secret-hasher.js';
 import { KONG_SHA1_ALGORITHM, verifyKongSha1Hash } from './kong-sha1.js';
 
@@ -63,9 +64,9 @@ export class LegacySecretVerifier {
     const id = this.#id(record);
     const digest = this.#hasher.digest(secret);
     if (ok) {
-      remember(this.#ok, id, digest, this.#max);
+      rememberBounded(this.#ok, id, digest, this.#max);
     } else {
-      remember(this.#failed, `${id}:${digest.toString('base64')}`, Date.now() + this.#failTtlMs, this.#max);
+      rememberBounded(this.#failed, `${id}:${digest.toString('base64')}`, Date.now() + this.#failTtlMs, this.#max);
     }
     return ok;
   }
@@ -75,13 +76,6 @@ export class LegacySecretVerifier {
   }
 }
 
-function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
-  if (map.size >= max) {
-    const oldest = map.keys().next();
-    if (oldest.done !== true) map.delete(oldest.value);
-  }
-  map.set(key, value);
-}
 
 /** The fingerprint kept in the cache record for a legacy hash (never the hash itself). */
 export function legacyFingerprint(storedHash: string): Buffer {

@@ -9,7 +9,7 @@ import type { JwtIssuerConfig } from '../../config/policy-types.js';
 import { hashedCacheKey, whenFound } from '../credential-type.js';
 import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { API_KEY_PREFIX } from '../key-auth/api-key-credential.js';
-import { authorizationParam } from '../request-parts.js';
+import { authorizationParam, hasControlCharacter, isObject, rememberBounded } from '../request-parts.js';
 
 /** Longest JWT accepted from a request. */
 export const MAX_JWT_LENGTH = 8192;
@@ -307,7 +307,7 @@ export class JwtCredential implements CredentialType<PresentedJwt> {
       tokenOnly: config.consumerOptional ? tokenOnlyRecord(payload, subject, scopes, config, id, expiresAtMs) : null,
     };
     // Not remembered when the JWKS changed meanwhile: which set verified it is unknown; the next request re-verifies.
-    if (this.#verifiedTtlMs > 0 && epoch === issuer.epoch) this.#remember(id, verified);
+    if (this.#verifiedTtlMs > 0 && epoch === issuer.epoch) rememberBounded(this.#verified, id, verified, this.#verifiedMaxEntries);
     return this.#identify(verified, ctx);
   }
 
@@ -321,13 +321,6 @@ export class JwtCredential implements CredentialType<PresentedJwt> {
     return { ok: true, identity: { method: this.name, record: token.tokenOnly, scopes: token.scopes } };
   }
 
-  #remember(id: string, token: VerifiedToken): void {
-    if (this.#verified.size >= this.#verifiedMaxEntries) {
-      const oldest = this.#verified.keys().next();
-      if (oldest.done !== true) this.#verified.delete(oldest.value);
-    }
-    this.#verified.set(id, token);
-  }
 }
 
 /** A jose failure as a denial, or a JWKS outage. */
@@ -434,17 +427,6 @@ function tokenOnlyRecord(payload: JWTPayload, subject: string, scopes: readonly 
   });
 }
 
-function hasControlCharacter(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
-  }
-  return false;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function positiveInteger(value: number, name: string, problems: string[]): number {
   if (!Number.isSafeInteger(value) || value < 1) problems.push(`${name} must be a positive integer`);

@@ -9,7 +9,7 @@ import { hashedCacheKey, whenFound } from '../credential-type.js';
 import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { bearerShape, describeError } from '../jwt/jwt-credential.js';
 import { API_KEY_PREFIX } from '../key-auth/api-key-credential.js';
-import { authorizationParam, isVisibleAscii } from '../request-parts.js';
+import { authorizationParam, hasControlCharacter, isObject, isVisibleAscii, rememberBounded } from '../request-parts.js';
 
 /** Longest opaque token accepted from a request. */
 export const MAX_OPAQUE_TOKEN_LENGTH = 4096;
@@ -201,13 +201,13 @@ export class IntrospectionCredential implements CredentialType<PresentedToken> {
       until: this.#now() + ttlMs,
       tokenOnly: endpoint.consumerOptional ? tokenOnlyRecord(principal, scopes, id, expiresAtMs) : null,
     };
-    if (ttlMs > 0) remember(this.#active, id, active, this.#maxActive);
+    if (ttlMs > 0) rememberBounded(this.#active, id, active, this.#maxActive);
     return active;
   }
 
   #refuse(id: string, reason: ReasonCode): Outcome {
     const ttlMs = this.#endpoint.negativeTtlSeconds * 1000;
-    if (ttlMs > 0) remember(this.#refused, id, { kind: 'refused', reason, until: this.#now() + ttlMs }, this.#maxRefused);
+    if (ttlMs > 0) rememberBounded(this.#refused, id, { kind: 'refused', reason, until: this.#now() + ttlMs }, this.#maxRefused);
     return { kind: 'decided', verification: { ok: false, reason } };
   }
 
@@ -275,24 +275,4 @@ function tokenOnlyRecord(principal: string, scopes: readonly string[], tokenId: 
   });
 }
 
-/** Inserts into a bounded map, dropping the oldest entry when full. */
-function remember<V>(map: Map<string, V>, id: string, value: V, max: number): void {
-  map.delete(id);
-  if (map.size >= max) {
-    const oldest = map.keys().next();
-    if (oldest.done !== true) map.delete(oldest.value);
-  }
-  map.set(id, value);
-}
 
-function hasControlCharacter(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
-  }
-  return false;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
