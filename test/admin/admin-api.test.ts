@@ -164,4 +164,28 @@ describe('admin API (PostgreSQL)', () => {
     assert.ok(pages >= 100);
     assert.equal((await h.admin('GET', '/consumers?limit=abc', undefined, auth)).status, 400);
   });
+
+  test('a credential set of 10^5 members expires in one statement and reaches the cache', async (t) => {
+    const keyAuth = new CredentialRegistry({ hasher: new SecretHasher(TEST_PEPPER) }).keyAuth;
+    const keys: string[] = [];
+    await seedConsumers({ db: h.app.store.db, keyAuth, consumers: 100_000, prefix: 'setm', onKeys: (k) => { keys.push(...k); } });
+    await h.app.store.db.updateTable('credentials').set({ set_name: 'partner-x' })
+      .where('consumer_id', 'in', (eb) => eb.selectFrom('consumers').select('id').where('username', 'like', 'setm-%')).execute();
+    const probe = keys[12_345] ?? '';
+    assert.equal((await h.client.check(envoyRequest({ headers: { 'x-api-key': probe } }))).status?.code ?? 0, 0);
+    const started = Date.now();
+    const r = await h.admin('POST', '/credential-sets/partner-x/expire', { in_seconds: 0 }, auth);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.updated, 100_000);
+    t.diagnostic(`expire of 100000 members answered in ${Date.now() - started} ms`);
+    let code = 0;
+    while (code === 0 && Date.now() - started < 10_000) {
+      code = (await h.client.check(envoyRequest({ headers: { 'x-api-key': probe } }))).status?.code ?? 0;
+      if (code === 0) await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.equal(code, 16, 'the cached member is denied');
+    t.diagnostic(`a cached member denied ${Date.now() - started} ms after the request`);
+    const audit = await h.app.store.db.selectFrom('audit_log').selectAll().where('action', '=', 'credential_set.expire').execute();
+    assert.ok(audit.some((a) => (a.after as { updated: number }).updated === 100_000));
+  });
 });
