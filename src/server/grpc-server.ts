@@ -33,7 +33,9 @@ export class GrpcServer {
   constructor(options: GrpcServerOptions) {
     this.#server = new Server({
       'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? 1000,
-      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      // Envoy bounds what it sends (with_request_body.max_request_bytes); above this grpc-js would
+      // answer RESOURCE_EXHAUSTED itself, an RPC error that Envoy's failure_mode_allow could pass.
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.keepalive_permit_without_calls': 1,
     });
     const { definition } = loadAuthorizationService();

@@ -135,6 +135,16 @@ for (const variant of variants) {
       assertUnauthenticated(await h.client.check(envoyRequest({ path: '/v1?apikey=%E0%A4%A' })), 'malformed_credentials');
     });
 
+    // curl -H 'x-api-key: kg_…' --data-binary @5mb.json … with Envoy's with_request_body on
+    test('a 5 MB CheckRequest (request body included) still gets a CheckResponse', async () => {
+      const req = envoyRequest({ headers: { 'x-api-key': key } }) as { attributes: { request: { http: Record<string, unknown> } } };
+      req.attributes.request.http.body = 'x'.repeat(5 * 1024 * 1024);
+      assertAllowed(await h.client.check(req), 'x-api-key');
+      const many: Record<string, string> = { 'x-api-key': key };
+      for (let i = 0; i < 5000; i++) many[`x-extra-${i}`] = 'v'.repeat(100);
+      assertAllowed(await h.client.check(envoyRequest({ headers: many })), 'x-api-key');
+    });
+
     test('a revoked key is denied by the same server (change feed)', async () => {
       const cred = await h.admin('POST', '/consumers/alice/credentials', { type: 'key-auth' });
       const k2: string = cred.body.key;
