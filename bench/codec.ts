@@ -64,7 +64,7 @@ const request = check.requestSerialize({
         size: '0',
       },
     },
-    context_extensions: { 'keygate.route': 'orders-read', 'keygate.tenant': 'acme' },
+    context_extensions: { 'keygate_route': 'orders-read', 'keygate.tenant': 'acme' },
     metadata_context: {},
     tls_session: { sni: 'api.example.com' },
   },

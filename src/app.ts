@@ -152,6 +152,16 @@ export class Keygate {
           keygate_cache_entries: { help: 'Entries in the in-process credential cache (L1).', read: () => cache.size },
           keygate_cache_bytes: { help: 'Bytes held by the L1 cache buffers.', read: () => cache.stats().bytes },
           keygate_change_feed_last_id: { help: 'Last change-feed id applied to the caches.', read: () => changeFeed.lastId },
+          keygate_change_feed_applied: { help: 'Changes applied to the caches since start.', read: () => changeFeed.applied },
+          keygate_cache_hits: { help: 'L1 hits since start.', read: () => cache.stats().hits },
+          keygate_cache_negative_hits: { help: 'L1 answers of a known-unknown key since start.', read: () => cache.stats().negativeHits },
+          keygate_cache_misses: { help: 'L1 misses since start.', read: () => cache.stats().misses },
+          keygate_cache_evictions: { help: 'L1 evictions since start.', read: () => cache.stats().evictions },
+          keygate_l2_hits: { help: 'Redis (L2) answers since start.', read: () => resolver.stats.l2Hits },
+          keygate_l2_errors: { help: 'Redis (L2) errors since start.', read: () => resolver.stats.l2Errors },
+          keygate_store_loads: { help: 'PostgreSQL (L3) credential loads since start.', read: () => resolver.stats.l3Loads },
+          keygate_store_errors: { help: 'PostgreSQL (L3) load failures since start.', read: () => resolver.stats.l3Errors },
+          keygate_loads_coalesced: { help: 'Requests that joined a load already in flight for the same key.', read: () => resolver.stats.coalesced },
         },
       });
       new Gauge({

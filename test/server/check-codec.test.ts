@@ -383,7 +383,7 @@ function randomCheckRequest(r: Rng): CheckRequest__Input {
       };
     }
   }
-  if (r.chance(0.2)) attributes.route_metadata_context = { filter_metadata: { 'keygate.route': randomStruct(r, 2) } };
+  if (r.chance(0.2)) attributes.route_metadata_context = { filter_metadata: { 'keygate_route': randomStruct(r, 2) } };
   if (r.chance(0.3)) attributes.tls_session = { sni: randomHost(r) };
   return { attributes };
 }
@@ -433,7 +433,7 @@ const FIXTURE_BEARER_H2: CheckRequest__Input = {
         size: '0',
       },
     },
-    context_extensions: { 'keygate.route': 'orders-read', 'keygate.tenant': 'acme' },
+    context_extensions: { 'keygate_route': 'orders-read', 'keygate.tenant': 'acme' },
     metadata_context: {},
     tls_session: { sni: 'api.example.com' },
   },
@@ -555,7 +555,7 @@ describe('decodeCheckRequest', () => {
     assert.equal(bearer.header('x-api-key'), undefined);
     assert.equal(bearer.sourcePrincipal, '');
     assert.equal(bearer.sourceCertificate, '');
-    assert.deepStrictEqual(bearer.contextExtensions, { 'keygate.route': 'orders-read', 'keygate.tenant': 'acme' });
+    assert.deepStrictEqual(bearer.contextExtensions, { 'keygate_route': 'orders-read', 'keygate.tenant': 'acme' });
 
     const basic = assertEquivalent(FIXTURE_BASIC_POST_H1, 'basic');
     assert.equal(basic.method, 'POST');
