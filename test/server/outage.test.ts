@@ -1,7 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, deniedHeader, envoyRequest, PG_SERVER_URL, startKeygate } from '../support/harness.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, deniedHeader, envoyRequest, PG_SERVER_URL, setHeaders, startKeygate } from '../support/harness.js';
 import type { Harness } from '../support/harness.js';
 
 async function onServer(query: string): Promise<void> {
@@ -16,13 +19,25 @@ describe('store and Redis outages', () => {
   let drop: () => Promise<void>;
   let cachedKey: string;
   let uncachedKey: string;
+  let dir: string;
 
   before(async () => {
     const db = await createTestDatabase();
     drop = db.drop;
     dbName = new URL(db.url).pathname.slice(1);
     // Redis points at a port where nothing listens: L2 errors must fall through to PostgreSQL.
-    h = await startKeygate({ store: 'postgres', databaseUrl: db.url, env: { REDIS_URL: 'redis://127.0.0.1:1/0' } });
+    dir = mkdtempSync(join(tmpdir(), 'keygate-outage-'));
+    writeFileSync(join(dir, 'keygate.yaml'), [
+      'version: 1',
+      'default: { auth: required, credentials: [key-auth] }',
+      'routes:',
+      '  - name: catalog',
+      '    match: { path: { prefix: /catalog/ } }',
+      '    credentials: [key-auth]',
+      '    failure_mode: open',
+      '',
+    ].join('\n'));
+    h = await startKeygate({ store: 'postgres', databaseUrl: db.url, env: { REDIS_URL: 'redis://127.0.0.1:1/0', KEYGATE_CONFIG: join(dir, 'keygate.yaml') } });
     await h.admin('POST', '/consumers', { username: 'bob' });
     cachedKey = (await h.admin('POST', '/consumers/bob/credentials', { type: 'key-auth' })).body.key;
     uncachedKey = (await h.admin('POST', '/consumers/bob/credentials', { type: 'key-auth' })).body.key;
@@ -31,6 +46,7 @@ describe('store and Redis outages', () => {
     await onServer(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`).catch(() => undefined);
     await h.close();
     await drop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test('Redis down: keys still verify through PostgreSQL', async () => {
@@ -51,6 +67,15 @@ describe('store and Redis outages', () => {
     assert.equal(res.denied_response?.status?.code, 'ServiceUnavailable');
     assert.equal(deniedHeader(res, 'x-keygate-reason'), 'store_unavailable');
     assert.equal(JSON.parse(res.denied_response?.body ?? '{}').error, 'store_unavailable');
+
+    // A route with failure_mode: open lets it through, unidentified and marked degraded.
+    const open = await h.client.check(envoyRequest({ path: '/catalog/items', headers: { 'x-api-key': uncachedKey, 'x-consumer-id': 'spoofed' } }));
+    assert.equal(open.status?.code ?? 0, 0);
+    assert.equal(setHeaders(open).size, 0, 'no identity on a degraded allow');
+    assert.ok(open.ok_response?.headers_to_remove?.includes('x-consumer-id'), 'spoofed identity still stripped');
+    assert.ok(open.ok_response?.headers_to_remove?.includes('x-api-key'));
+    assert.equal(open.ok_response?.response_headers_to_add?.find((x) => x.header?.key === 'x-keygate-reason')?.header?.value, 'store_unavailable');
+    assert.equal(open.dynamic_metadata?.fields?.degraded?.stringValue, 'store_unavailable');
 
     const deadline = Date.now() + 6_000;
     let health = await h.client.health();

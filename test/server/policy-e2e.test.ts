@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -219,6 +219,22 @@ describe('policy file routes and every credential type over gRPC (PostgreSQL)', 
     assert.equal(reason(merchant), 'role_not_allowed');
     const stranger = await h.client.check(envoyRequest({ path: '/admin/settlements', principal: 'spiffe://cluster.local/ns/evil/sa/x' }));
     assert.equal(code(stranger), 16);
+  });
+
+  // Plain Envoy with include_peer_certificate: the URL-encoded PEM, no principal
+  test('mTLS from the peer certificate URI SAN when no principal is reported', async () => {
+    await h.admin('POST', '/consumers', { username: 'billing', roles: ['payments:admin'] });
+    await h.admin('POST', '/consumers/billing/credentials', { type: 'mtls', lookup: 'spiffe://cluster.local/ns/billing/sa/worker' });
+    const pem = readFileSync(new URL('../fixtures/spiffe-client-cert.pem', import.meta.url), 'utf8');
+    const req = envoyRequest({ path: '/admin/settlements' }) as { attributes: { source: Record<string, unknown> } };
+    req.attributes.source.certificate = encodeURIComponent(pem);
+    const ok = await h.client.check(req);
+    assert.equal(code(ok), 0, JSON.stringify(ok.denied_response));
+    assert.equal(setHeaders(ok).get('x-consumer-username')?.value, 'billing');
+    req.attributes.source.certificate = encodeURIComponent('-----BEGIN CERTIFICATE-----\nnot a cert\n-----END CERTIFICATE-----\n');
+    const junk = await h.client.check(req);
+    assert.equal(code(junk), 16);
+    assert.equal(reason(junk), 'malformed_credentials');
   });
 
   test('deny_roles, credential type not accepted (403), methods and hosts, default deny', async () => {
