@@ -4,6 +4,7 @@ import { createHash, randomBytes, scryptSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
 import pg from 'pg';
 import { verifyLegacy } from '../../src/credentials/basic-auth/legacy-secrets.js';
 import { envoyRequest, startKeygate } from '../support/harness.js';
@@ -28,6 +29,10 @@ test('verifyLegacy: scrypt and Kong SHA-1, junk never passes', async () => {
     assert.equal(await verifyLegacy({ algorithm: 'kong-sha1', hash: junk }, 'a'), false);
   }
   assert.equal(await verifyLegacy({ algorithm: 'md5', hash: 'x' }, 'a'), false);
+  const b = bcrypt.hashSync('hunter2', 8);
+  assert.equal(await verifyLegacy({ algorithm: 'bcrypt', hash: b }, 'hunter2'), true);
+  assert.equal(await verifyLegacy({ algorithm: 'bcrypt', hash: b }, 'hunter22'), false);
+  assert.equal(await verifyLegacy({ algorithm: 'bcrypt', hash: '$2b$31$' + 'a'.repeat(53) }, 'x'), false, 'absurd cost refused');
 });
 
 describe('imported basic-auth passwords over gRPC (PostgreSQL)', () => {
@@ -56,6 +61,21 @@ describe('imported basic-auth passwords over gRPC (PostgreSQL)', () => {
   test('an imported scrypt password verifies, a wrong one does not, repeats answer from memory', async () => {
     for (let i = 0; i < 3; i++) assert.equal((await h.client.check(basic('old-scrypt-user', 's3cret-pw'))).status?.code ?? 0, 0);
     for (let i = 0; i < 3; i++) assert.equal((await h.client.check(basic('old-scrypt-user', 'guess'))).status?.code, 16);
+  });
+
+  test('bcrypt and scrypt hashes imported through NDJSON verify', async () => {
+    const lines = [
+      JSON.stringify({ username: 'bc-user', roles: ['payments:read'], credentials: [{ type: 'basic-auth', key_id: 'bc-key', secret_hash: bcrypt.hashSync('bc-pass', 8), hash_algorithm: 'bcrypt' }] }),
+      JSON.stringify({ username: 'sc-user', credentials: [{ type: 'basic-auth', key_id: 'sc-key', secret_hash: scryptHash('sc-pass'), hash_algorithm: 'scrypt' }] }),
+      JSON.stringify({ username: 'bad-user', credentials: [{ type: 'basic-auth', key_id: 'bad-key', secret_hash: 'nope', hash_algorithm: 'bcrypt' }] }),
+    ].join('\n');
+    const res = await fetch(`${h.adminUrl}/import`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines });
+    const report = await res.json() as { rejectedCount: number; credentialsInserted: number };
+    assert.equal(report.credentialsInserted, 2);
+    assert.equal(report.rejectedCount, 1);
+    assert.equal((await h.client.check(basic('bc-key', 'bc-pass'))).status?.code ?? 0, 0);
+    assert.equal((await h.client.check(basic('bc-key', 'bc-pass!'))).status?.code, 16);
+    assert.equal((await h.client.check(basic('sc-key', 'sc-pass'))).status?.code ?? 0, 0);
   });
 
   test("a Kong basic-auth password (SHA-1 of password + Kong consumer id) verifies", async () => {

@@ -58,7 +58,7 @@ const RECORD_FIELDS = new Set(['username', 'custom_id', 'roles', 'metadata', 'cr
 const COMMON_CREDENTIAL_FIELDS = ['type', 'scopes', 'set_name', 'expires_at', 'not_before'];
 const CREDENTIAL_FIELDS: Readonly<Record<string, ReadonlySet<string>>> = {
   'key-auth': new Set([...COMMON_CREDENTIAL_FIELDS, 'key', 'key_hash']),
-  'basic-auth': new Set([...COMMON_CREDENTIAL_FIELDS, 'key_id', 'secret', 'secret_hash']),
+  'basic-auth': new Set([...COMMON_CREDENTIAL_FIELDS, 'key_id', 'secret', 'secret_hash', 'hash_algorithm']),
   mtls: new Set([...COMMON_CREDENTIAL_FIELDS, 'lookup']),
   jwt: new Set([...COMMON_CREDENTIAL_FIELDS, 'lookup']),
   oauth2: new Set([...COMMON_CREDENTIAL_FIELDS, 'lookup']),
@@ -129,9 +129,16 @@ function stageCredential(value: unknown, index: number, line: number, hasher: Se
     case 'basic-auth': {
       lookup = checkBasicKeyId(value.key_id, `${label}.key_id`);
       displayPrefix = lookup.slice(0, 64);
-      secretHash = exactlyOne(value, 'secret', 'secret_hash', label) === 'secret'
-        ? hasher.hash(checkBasicSecret(value.secret, `${label}.secret`))
-        : checkHexDigest(value.secret_hash, `${label}.secret_hash`);
+      if (exactlyOne(value, 'secret', 'secret_hash', label) === 'secret') {
+        if (value.hash_algorithm !== undefined) throw new RecordError(`${label}.hash_algorithm goes with secret_hash only`);
+        secretHash = hasher.hash(checkBasicSecret(value.secret, `${label}.secret`));
+        break;
+      }
+      // A user-chosen password hashed elsewhere: verified with its own scheme once, then from memory.
+      hashAlgorithm = value.hash_algorithm === undefined ? 'hmac-sha256' : String(value.hash_algorithm);
+      if (hashAlgorithm === 'hmac-sha256') secretHash = checkHexDigest(value.secret_hash, `${label}.secret_hash`);
+      else if (hashAlgorithm === 'bcrypt' || hashAlgorithm === 'scrypt') secretHash = checkSlowHash(value.secret_hash, hashAlgorithm, `${label}.secret_hash`);
+      else throw new RecordError(`${label}.hash_algorithm must be hmac-sha256, bcrypt or scrypt`);
       break;
     }
     default: {
@@ -217,6 +224,19 @@ export function checkBasicKeyId(value: unknown, field: string): string {
 export function checkBasicSecret(value: unknown, field: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_BASIC_PART) {
     throw new RecordError(`${field} must be 1-${MAX_BASIC_PART} characters`);
+  }
+  return value;
+}
+
+const SLOW_HASH: Readonly<Record<string, RegExp>> = {
+  bcrypt: /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/,
+  scrypt: /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=_-]+\$[A-Za-z0-9+/=_-]+$/,
+};
+
+function checkSlowHash(value: unknown, algorithm: string, field: string): string {
+  const pattern = SLOW_HASH[algorithm];
+  if (typeof value !== 'string' || pattern === undefined || !pattern.test(value)) {
+    throw new RecordError(`${field} is not a ${algorithm} hash${algorithm === 'scrypt' ? ' (scrypt$N$r$p$salt$hash, base64)' : ''}`);
   }
   return value;
 }

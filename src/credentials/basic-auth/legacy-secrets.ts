@@ -2,6 +2,7 @@ import { createHash, scrypt as scryptCallback, timingSafeEqual } from 'node:cryp
 import type { CredentialRecord } from '../../cache/credential-record.js';
 import { rememberBounded } from '../request-parts.js';
 import type { SecretHasher } from '../secret-hasher.js';
+import bcrypt from 'bcryptjs';
 import { KONG_SHA1_ALGORITHM, verifyKongSha1Hash } from './kong-sha1.js';
 
 /** A stored secret hash of a scheme other than keygate's own HMAC (imported user passwords). */
@@ -16,11 +17,12 @@ export interface StoredSecretSource {
 }
 
 /** Hash schemes keygate verifies besides HMAC-SHA-256, as `credentials.hash_algorithm`. */
-export const LEGACY_ALGORITHMS = ['scrypt', KONG_SHA1_ALGORITHM] as const;
+export const LEGACY_ALGORITHMS = ['scrypt', 'bcrypt', KONG_SHA1_ALGORITHM] as const;
 
 /**
- * Verifies imported secrets whose hash keygate did not make: `scrypt` (`scrypt$N$r$p$salt$hash`,
- * base64) and Kong's basic-auth `kong-sha1` (`<kong consumer id>:<hex sha1(password + id)>`).
+ * Verifies imported secrets whose hash keygate did not make: `bcrypt` (`$2b$…`), `scrypt`
+ * (`scrypt$N$r$p$salt$hash`, base64) and Kong's basic-auth `kong-sha1`
+ * (`<kong consumer id>:<hex sha1(password + id)>`).
  * A slow verification runs once; its success is remembered in memory only, as HMAC(pepper,
  * secret) against a fingerprint of the stored hash, so later requests cost one HMAC and a
  * constant-time compare, and a changed hash forgets the success. Failures are remembered too
@@ -97,6 +99,10 @@ export async function verifyLegacy(stored: StoredSecret, secret: string): Promis
       }).catch(() => null);
       return actual !== null && timingSafeEqual(actual, expected);
     }
+    case 'bcrypt':
+      // bcryptjs compares in constant time; cost is bounded by what an import accepts.
+      return /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(stored.hash) && Number(stored.hash.slice(4, 6)) <= 14
+        && bcrypt.compare(secret, stored.hash).catch(() => false);
     case KONG_SHA1_ALGORITHM:
       return verifyKongSha1Hash(secret, stored.hash);
     default:
