@@ -145,6 +145,17 @@ for (const variant of variants) {
       assertAllowed(await h.client.check(envoyRequest({ headers: many })), 'x-api-key');
     });
 
+    test('one load per key: 50 concurrent Checks of an uncached key read the store once', async () => {
+      const fresh = (await h.admin('POST', '/consumers/alice/credentials', { type: 'key-auth' })).body.key as string;
+      const loads = h.app.resolver.stats.l3Loads;
+      const results = await Promise.all(Array.from({ length: 50 }, () => h.client.check(envoyRequest({ headers: { 'x-api-key': fresh } }))));
+      for (const r of results) assert.equal(r.status?.code ?? 0, 0);
+      assert.ok(h.app.resolver.stats.l3Loads - loads <= 1, `store read ${h.app.resolver.stats.l3Loads - loads} times`);
+      const unknownLoads = h.app.resolver.stats.l3Loads;
+      await Promise.all(Array.from({ length: 50 }, () => h.client.check(envoyRequest({ headers: { 'x-api-key': 'kg_never_issued_0000000000000000' } }))));
+      assert.ok(h.app.resolver.stats.l3Loads - unknownLoads <= 1, 'unknown keys coalesce and are then remembered as unknown');
+    });
+
     test('a revoked key is denied by the same server (change feed)', async () => {
       const cred = await h.admin('POST', '/consumers/alice/credentials', { type: 'key-auth' });
       const k2: string = cred.body.key;
