@@ -41,14 +41,3 @@ export const DEFAULT_ROUTE: RoutePolicy = Object.freeze({
   denyAll: false,
   headerRenames: Object.freeze({}),
 });
-
-/** A matcher with one route for every request. */
-export class SingleRouteMatcher implements RouteMatcher {
-  readonly #route: RoutePolicy;
-  constructor(route: RoutePolicy = DEFAULT_ROUTE) {
-    this.#route = route;
-  }
-  match(): RoutePolicy {
-    return this.#route;
-  }
-}

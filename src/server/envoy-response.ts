@@ -4,7 +4,6 @@ import { publicReason } from '../pipeline/reason-codes.js';
 import type { CheckResponseModel, MetadataValue } from './check-response-model.js';
 
 /** gRPC status codes used in `CheckResponse.status`. */
-const GRPC_OK = 0;
 const GRPC_PERMISSION_DENIED = 7;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_UNAUTHENTICATED = 16;
@@ -50,4 +49,3 @@ export function toCheckResponse(decision: Decision, requestId: string): CheckRes
   };
 }
 
-export { GRPC_OK };
