@@ -89,6 +89,7 @@ export interface Harness {
   readonly app: Keygate;
   readonly client: CheckClient;
   readonly adminUrl: string;
+  /** `body` is the parsed JSON, loosely typed on purpose: tests assert on its fields directly (the one `any`, test-only). */
   admin(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
