@@ -6,6 +6,7 @@ import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import type { Client, ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import pg from 'pg';
+import type { DestinationStream } from 'pino';
 import { Keygate } from '../../src/app.js';
 import { loadEnvConfig } from '../../src/config/env-config.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -101,6 +102,8 @@ export interface StartOptions {
   /** Reuse an existing database URL (for multi-replica tests). */
   readonly databaseUrl?: string;
   readonly env?: Record<string, string>;
+  /** Where log lines go (default: stdout, at the level of KEYGATE_LOG_LEVEL, silent in tests). */
+  readonly logTo?: DestinationStream;
 }
 
 /** Starts a real keygate on ephemeral loopback ports with a real store. */
@@ -126,7 +129,7 @@ export async function startKeygate(options: StartOptions): Promise<Harness> {
   if (options.redis === true) env.REDIS_URL = REDIS_URL;
   Object.assign(env, options.env ?? {});
   const config = loadEnvConfig(env);
-  const app = await Keygate.start({ config, logger: createLogger(config.logLevel), processMetrics: false });
+  const app = await Keygate.start({ config, logger: createLogger(config.logLevel, options.logTo), processMetrics: false });
   const client = checkClient(app.grpcPort);
   const adminUrl = `http://127.0.0.1:${app.adminPort}`;
   return {
