@@ -81,8 +81,8 @@ export interface RouteConfig {
   readonly denyAll: boolean;
   /**
    * Per-route renames of identity headers (`headers:` in YAML): key = the identity header keygate
-   * sets by default (`x-consumer-id`, …), value = the name to use on this route instead. Parsed
-   * and validated; not yet applied by the response code. Empty when not configured.
+   * sets by default (`x-consumer-id`, …), value = the name to use on this route instead (both
+   * names stay owned: see `pipeline/identity-headers.ts`). Empty when not configured.
    */
   readonly headers: Readonly<Record<string, string>>;
 }
