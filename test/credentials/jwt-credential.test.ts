@@ -291,6 +291,22 @@ describe('JwtCredential', () => {
     assert.match(v.ok ? '' : v.outage?.message ?? '', /JWKS of issuer down/);
   });
 
+  test('IdP down after a good fetch: the last good JWKS keeps verifying within stale-if-error, then an outage', async () => {
+    const path = '/flaky/jwks.json';
+    jwks.sets.set(path, { keys: [rsa1.publicJwk] });
+    const stale = new JwtCredential({ issuers: [issuer({ jwksUrl: jwks.url(path) })], jwksCacheMaxAgeMs: 100, jwksCooldownMs: 0, verifiedTtlMs: 0 });
+    const strict = new JwtCredential({ issuers: [issuer({ jwksUrl: jwks.url(path) })], jwksCacheMaxAgeMs: 100, jwksCooldownMs: 0, verifiedTtlMs: 0, jwksStaleIfErrorMs: 0 });
+    const token = await sign(rsa1.privateKey, { sub: 'alice-sub' }, { kid: 'rsa-1' });
+    assert.ok((await verify(stale, token)).ok);
+    assert.ok((await verify(strict, token)).ok);
+    jwks.sets.delete(path); // the IdP now answers 404
+    await new Promise((r) => setTimeout(r, 150)); // past cacheMaxAge: the next verification re-fetches
+    const before = jwks.fetches.get(path) ?? 0;
+    assert.ok((await verify(stale, token)).ok, 'stale keys serve while the IdP fails');
+    assert.ok((jwks.fetches.get(path) ?? 0) > before, 'a re-fetch was tried');
+    assert.equal(denied(await verify(strict, token)), 'store_unavailable');
+  });
+
   test('key rotation: a new kid verifies after the re-fetch (cooldown respected); a removed key stops verifying', async () => {
     const path = '/rotating/jwks.json';
     jwks.sets.set(path, { keys: [rsa1.publicJwk] });

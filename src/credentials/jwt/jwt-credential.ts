@@ -23,6 +23,13 @@ export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
 export const DEFAULT_JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
 /** After a failed JWKS fetch, further fetches of that URL fail at once for this long (no retry storm). */
 const JWKS_FAILURE_BACKOFF_MS = 1_000;
+/**
+ * When a JWKS re-fetch fails (IdP down, 5xx, timeout), the last good set keeps verifying for this
+ * long after it was fetched, instead of turning every new token into an outage. Keys cannot be
+ * withdrawn while the IdP cannot be reached anyway; the bound keeps a blocked IdP from pinning an
+ * old key forever.
+ */
+const DEFAULT_JWKS_STALE_IF_ERROR_MS = 6 * 3_600_000;
 /** A subject longer than this (UTF-16 units) is refused: it becomes a lookup and an identity header. */
 const MAX_SUBJECT_LENGTH = 255;
 
@@ -69,6 +76,8 @@ export interface JwtCredentialOptions {
   readonly jwksCooldownMs?: number;
   /** Default {@link DEFAULT_JWKS_CACHE_MAX_AGE_MS}. */
   readonly jwksCacheMaxAgeMs?: number;
+  /** How long after its fetch the last good JWKS still verifies while re-fetching fails (default 6 h; 0 = never). */
+  readonly jwksStaleIfErrorMs?: number;
   /** Default {@link DEFAULT_VERIFIED_TTL_MS}; 0 turns the verified-token cache off. */
   readonly verifiedTtlMs?: number;
   /** Default {@link DEFAULT_VERIFIED_MAX_ENTRIES}. */
@@ -98,8 +107,9 @@ class Issuer {
   #failedAt = Number.NEGATIVE_INFINITY;
   #lastFailure: JwksUnavailableError | null = null;
   #lastBody = '';
+  readonly #staleIfErrorMs: number;
 
-  constructor(config: JwtIssuerConfig, algorithms: readonly JWSAlgorithm[], jwks: { timeoutMs: number; cooldownMs: number; cacheMaxAgeMs: number }) {
+  constructor(config: JwtIssuerConfig, algorithms: readonly JWSAlgorithm[], jwks: { timeoutMs: number; cooldownMs: number; cacheMaxAgeMs: number; staleIfErrorMs: number }) {
     this.config = config;
     this.algorithms = algorithms;
     this.verifyOptions = Object.freeze({
@@ -110,6 +120,7 @@ class Issuer {
       requiredClaims: ['exp'],
     });
     this.#cacheMaxAgeMs = jwks.cacheMaxAgeMs;
+    this.#staleIfErrorMs = jwks.staleIfErrorMs;
     if (config.jwksUrl !== null) {
       this.#remote = true;
       this.keys = createRemoteJWKSet(new URL(config.jwksUrl), {
@@ -132,7 +143,7 @@ class Issuer {
 
   /** jose's fetch, made strict: every way of not getting a JWK set becomes a JwksUnavailableError. */
   readonly #fetchJwks: FetchImplementation = async (url, init) => {
-    if (Date.now() < this.#failedAt + JWKS_FAILURE_BACKOFF_MS && this.#lastFailure !== null) throw this.#lastFailure;
+    if (Date.now() < this.#failedAt + JWKS_FAILURE_BACKOFF_MS && this.#lastFailure !== null) return this.#staleOr(this.#lastFailure);
     try {
       const body = await readJwks(this.config.name, url, init);
       if (body !== this.#lastBody) {
@@ -147,9 +158,15 @@ class Issuer {
       const failure = err instanceof JwksUnavailableError ? err : new JwksUnavailableError(`JWKS of issuer ${this.config.name}: ${describeError(err)}`, err);
       this.#failedAt = Date.now();
       this.#lastFailure = failure;
-      throw failure;
+      return this.#staleOr(failure);
     }
   };
+
+  /** The last good key set while it is within the stale-if-error bound; else the failure. */
+  #staleOr(failure: JwksUnavailableError): Response {
+    if (this.#lastBody === '' || Date.now() >= this.#fetchedAt + this.#staleIfErrorMs) throw failure;
+    return new Response(this.#lastBody, { status: 200, headers: { 'content-type': 'application/json' } });
+  }
 }
 
 async function readJwks(issuerName: string, url: string, init: Parameters<FetchImplementation>[1]): Promise<string> {
@@ -224,6 +241,7 @@ export class JwtCredential implements CredentialType<PresentedJwt> {
       timeoutMs: positiveInteger(options.fetchTimeoutMs ?? DEFAULT_JWKS_FETCH_TIMEOUT_MS, 'fetchTimeoutMs', problems),
       cooldownMs: nonNegative(options.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS, 'jwksCooldownMs', problems),
       cacheMaxAgeMs: nonNegative(options.jwksCacheMaxAgeMs ?? DEFAULT_JWKS_CACHE_MAX_AGE_MS, 'jwksCacheMaxAgeMs', problems),
+      staleIfErrorMs: nonNegative(options.jwksStaleIfErrorMs ?? DEFAULT_JWKS_STALE_IF_ERROR_MS, 'jwksStaleIfErrorMs', problems),
     };
     this.#verifiedTtlMs = nonNegative(options.verifiedTtlMs ?? DEFAULT_VERIFIED_TTL_MS, 'verifiedTtlMs', problems);
     this.#verifiedMaxEntries = positiveInteger(options.verifiedMaxEntries ?? DEFAULT_VERIFIED_MAX_ENTRIES, 'verifiedMaxEntries', problems);
