@@ -26,6 +26,7 @@ const { values } = parseArgs({ options: {
   consumers: { type: 'string', default: '100000' }, seconds: { type: 'string', default: '15' },
   connections: { type: 'string', default: '4' }, streams: { type: 'string', default: '64' },
   redis: { type: 'boolean', default: true },
+  out: { type: 'string', default: 'check-load.md' },
 } });
 const N = Number(values.consumers);
 const SECONDS = Number(values.seconds);
@@ -75,7 +76,8 @@ const frames = keys.map((key, i) => {
 });
 log(`request size: ${frames[0]?.length ?? 0} bytes`);
 
-interface PhaseResult { name: string; checks: number; seconds: number; rps: number; cpuMsPerCheck: number; cpuCoresUsed: number; p50: number; p99: number; errors: number; allowed: number }
+interface PhaseResult { name: string; checks: number; seconds: number; rps: number; cpuMsPerCheck: number; cpuCoresUsed: number; p50: number; p99: number; errors: number; allowed: number; rssMb: number }
+const rssAtStart = procRssMb(pid);
 const results: PhaseResult[] = [];
 results.push(await phase('cold: every key once (L1 empty, loads through Redis/PostgreSQL)', 3600, true));
 results.push(await phase('warm (all keys in L1)', SECONDS, false));
@@ -87,15 +89,17 @@ const md = [
   '# Check load', '',
   `- date: ${new Date().toISOString()}`,
   `- machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
-  `- command: \`node --import tsx bench/check-load.ts --consumers ${N} --seconds ${SECONDS} --connections ${CONNECTIONS} --streams ${STREAMS}${values.redis ? '' : ' --no-redis'}\``,
+  `- command: \`node --import tsx bench/check-load.ts --consumers ${N} --seconds ${SECONDS} --connections ${CONNECTIONS} --streams ${STREAMS}${values.redis ? '' : ' --no-redis'}${values.out === 'check-load.md' ? '' : ` --out ${values.out ?? ''}`}\``,
   `- store: PostgreSQL 127.0.0.1${values.redis ? ' + Redis L2' : ''}; ${N} consumers, one key each; every request a different consumer (round robin)`,
   '- client: node:http2 raw gRPC frames in this process, on the same 2 cores as the server (the client takes a large share of the CPU: server-side cost is the CPU/Check column)', '',
-  '| phase | Checks | Checks/s | server CPU per Check | server cores busy | p50 latency | p99 latency | allowed | errors |',
-  '|---|---|---|---|---|---|---|---|---|',
-  ...results.map((r) => `| ${r.name} | ${r.checks} | ${r.rps.toFixed(0)} | ${(r.cpuMsPerCheck * 1000).toFixed(1)} µs | ${r.cpuCoresUsed.toFixed(2)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${r.allowed} | ${r.errors} |`),
+  '| phase | Checks | Checks/s | server CPU per Check | server cores busy | p50 latency | p99 latency | allowed | errors | server RSS after |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+  ...results.map((r) => `| ${r.name} | ${r.checks} | ${r.rps.toFixed(0)} | ${(r.cpuMsPerCheck * 1000).toFixed(1)} µs | ${r.cpuCoresUsed.toFixed(2)} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${r.allowed} | ${r.errors} | ${r.rssMb.toFixed(0)} MiB |`),
+  '',
+  `Server RSS when ready (empty L1): ${rssAtStart.toFixed(0)} MiB; with all ${N} keys in L1: ${(results[0]?.rssMb ?? 0).toFixed(0)} MiB (${(((results[0]?.rssMb ?? 0) - rssAtStart) * 1048576 / N).toFixed(0)} bytes per key, cache buffers and everything else the loads left behind).`,
   '',
 ].join('\n');
-writeFileSync(new URL('./results/check-load.md', import.meta.url), md);
+writeFileSync(new URL(`./results/${values.out ?? 'check-load.md'}`, import.meta.url), md);
 console.log(md);
 
 async function phase(name: string, seconds: number, coldOnce: boolean): Promise<PhaseResult> {
@@ -120,7 +124,7 @@ async function phase(name: string, seconds: number, coldOnce: boolean): Promise<
   for (const s of sessions) s.close();
   latencies.sort((a, b) => a - b);
   const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  const r = { name, checks: done, seconds: elapsed, rps: done / elapsed, cpuMsPerCheck: cpu / done, cpuCoresUsed: cpu / 1000 / elapsed, p50: q(0.5), p99: q(0.99), errors, allowed };
+  const r = { name, checks: done, seconds: elapsed, rps: done / elapsed, cpuMsPerCheck: cpu / done, cpuCoresUsed: cpu / 1000 / elapsed, p50: q(0.5), p99: q(0.99), errors, allowed, rssMb: procRssMb(pid) };
   log(JSON.stringify(r));
   return r;
 }
@@ -155,6 +159,11 @@ function isAllowed(msg: Buffer): boolean {
     i += len;
   }
   return false;
+}
+
+function procRssMb(p: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
 }
 
 function procCpuMs(p: number): number {
