@@ -103,6 +103,11 @@ export interface JwtIssuerConfig {
   readonly leewaySeconds: number;
   /** Which claim names the consumer credential (`lookup` of a `jwt` credential): `sub` or `client_id`. */
   readonly subjectClaim: string;
+  /**
+   * Put before the subject to form the `jwt` credential's lookup (`partners:` + `sub`), so that
+   * issuers do not share a subject namespace; '' by default. Issuers must not share a prefix.
+   */
+  readonly lookupPrefix: string;
   /** Allow a token whose subject has no consumer, as a token-only principal. */
   readonly consumerOptional: boolean;
   /** Claim whose value (array or space/comma string) gives roles to a token-only principal. */

@@ -223,7 +223,7 @@ const SCOPE_KEYS = ['all', 'any'] as const;
 const KEY_AUTH_KEYS = ['headers', 'query', 'bearer'] as const;
 const ISSUER_KEYS = [
   'name', 'issuer', 'audiences', 'jwks_url', 'static_keys', 'algorithms', 'leeway_seconds', 'subject_claim',
-  'consumer_optional', 'roles_claim',
+  'lookup_prefix', 'consumer_optional', 'roles_claim',
 ] as const;
 const ENDPOINT_KEYS = [
   'name', 'url', 'client_id', 'client_secret_env', 'cache_ttl_seconds', 'negative_ttl_seconds', 'timeout_ms',
@@ -579,11 +579,17 @@ function readJwt(p: Problems, raw: unknown): JwtIssuerConfig[] {
     if (hmac && jwksUrl !== null) p.add(`${path}.jwks_url`, 'HS* algorithms need static oct keys, not a JWKS URL');
     const leewaySeconds = int(p, `${path}.leeway_seconds`, im.leeway_seconds, 0, 300, 30);
     const subjectClaim = oneOf(p, `${path}.subject_claim`, im.subject_claim, ['sub', 'client_id'] as const, 'sub');
+    const lookupPrefix = im.lookup_prefix === undefined ? '' : str(p, `${path}.lookup_prefix`, im.lookup_prefix, true) ?? '';
+    if (lookupPrefix.length > 64 || /[\u0000-\u001f\u007f]/.test(lookupPrefix)) p.add(`${path}.lookup_prefix`, 'must be at most 64 characters without control characters');
+    const samePrefix = out.find((o) => o.lookupPrefix === lookupPrefix);
+    if (samePrefix !== undefined) {
+      p.add(`${path}.lookup_prefix`, `issuer ${samePrefix.name} has the same lookup_prefix ${JSON.stringify(lookupPrefix)}: a subject of one would name the other's consumers; give each issuer its own prefix`);
+    }
     const consumerOptional = bool(p, `${path}.consumer_optional`, im.consumer_optional, false);
     const rolesClaim = im.roles_claim === undefined ? null : str(p, `${path}.roles_claim`, im.roles_claim, true);
     if (rolesClaim !== null && !consumerOptional) p.add(`${path}.roles_claim`, 'only applies with consumer_optional: true');
     if (p.list.length !== before || name === null || issuer === null) continue;
-    out.push({ name, issuer, audiences, jwksUrl, staticKeys, algorithms, leewaySeconds, subjectClaim, consumerOptional, rolesClaim });
+    out.push({ name, issuer, audiences, jwksUrl, staticKeys, algorithms, leewaySeconds, subjectClaim, lookupPrefix, consumerOptional, rolesClaim });
   }
   return out;
 }

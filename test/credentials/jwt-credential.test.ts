@@ -59,7 +59,7 @@ async function keyPair(alg: string, kid: string): Promise<KeyPair> {
 function issuer(over: Partial<JwtIssuerConfig>): JwtIssuerConfig {
   return {
     name: 'idp', issuer: IDP, audiences: [AUD], jwksUrl: null, staticKeys: [], algorithms: ['RS256'],
-    leewaySeconds: 30, subjectClaim: 'sub', consumerOptional: false, rolesClaim: null, ...over,
+    leewaySeconds: 30, subjectClaim: 'sub', lookupPrefix: '', consumerOptional: false, rolesClaim: null, ...over,
   };
 }
 

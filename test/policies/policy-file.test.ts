@@ -46,6 +46,7 @@ jwt:
       algorithms: [RS256, ES256]
       leeway_seconds: 10
       subject_claim: client_id
+      lookup_prefix: "auth0:"
       consumer_optional: true
       roles_claim: roles
     - name: local
@@ -104,11 +105,11 @@ test('parses every field of the documented schema', () => {
   assert.deepEqual(c.jwtIssuers[0], {
     name: 'auth0', issuer: 'https://tenant.example.com/', audiences: ['payments-api'],
     jwksUrl: 'https://tenant.example.com/.well-known/jwks.json', staticKeys: [], algorithms: ['RS256', 'ES256'],
-    leewaySeconds: 10, subjectClaim: 'client_id', consumerOptional: true, rolesClaim: 'roles',
+    leewaySeconds: 10, subjectClaim: 'client_id', lookupPrefix: 'auth0:', consumerOptional: true, rolesClaim: 'roles',
   });
   assert.deepEqual(c.jwtIssuers[1], {
     name: 'local', issuer: 'keygate-test', audiences: ['a', 'b'], jwksUrl: null, staticKeys: [{ kty: 'oct', k: 'c2VjcmV0' }],
-    algorithms: ['HS256'], leewaySeconds: 30, subjectClaim: 'sub', consumerOptional: false, rolesClaim: null,
+    algorithms: ['HS256'], leewaySeconds: 30, subjectClaim: 'sub', lookupPrefix: '', consumerOptional: false, rolesClaim: null,
   });
   assert.deepEqual(c.introspection, [{
     name: 'hydra', url: 'https://auth.example.com/oauth2/introspect', clientId: 'keygate', clientSecret: 's3cret-from-env',
@@ -335,4 +336,15 @@ test('path grammar: templates, canonical paths, host patterns', () => {
   for (const bad of ['', '*', '*example.com', 'api.*.com', 'a.example.com:80', '[::1]:80', '*.10.0.0.1', 'a..b', '-a.com', 'a.com.', `${'a'.repeat(64)}.com`]) {
     assert.notEqual(checkHostPattern(bad), null, bad);
   }
+});
+
+test('JWT issuers must not share a subject namespace (lookup_prefix)', () => {
+  const yaml = (a: string, b: string): string => `version: 1
+jwt:
+  issuers:
+    - { name: one, issuer: "https://one.example.com/", audiences: [x], jwks_url: "https://one.example.com/jwks", algorithms: [RS256]${a} }
+    - { name: two, issuer: "https://two.example.com/", audiences: [x], jwks_url: "https://two.example.com/jwks", algorithms: [RS256]${b} }
+`;
+  assert.throws(() => parsePolicy(yaml('', '')), (err: unknown) => err instanceof PolicyError && err.problems.some((x) => x.includes('jwt.issuers[1].lookup_prefix') && x.includes('issuer one')));
+  assert.deepEqual(parsePolicy(yaml('', ', lookup_prefix: "two:"')).jwtIssuers.map((i) => i.lookupPrefix), ['', 'two:']);
 });

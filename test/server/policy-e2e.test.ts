@@ -35,6 +35,7 @@ jwt:
       audiences: [payments-api]
       jwks_url: ${jwksUrl}
       algorithms: [RS256]
+      lookup_prefix: "partners:"
       consumer_optional: true
       roles_claim: roles
 introspection:
@@ -178,6 +179,11 @@ describe('policy file routes and every credential type over gRPC (PostgreSQL)', 
     assert.equal(code(tokenOnly), 0, JSON.stringify(tokenOnly.denied_response));
     assert.equal(setHeaders(tokenOnly).get('x-consumer-username')?.value, 'partner-42');
     assert.equal(setHeaders(tokenOnly).get('x-consumer-roles')?.value, 'payments:read');
+    // Another issuer's token with the same sub names no consumer of the first issuer.
+    const crossIssuer = await h.client.check(envoyRequest({ path: '/v1/payments/pay_1', headers: { authorization: `Bearer ${await jwt({ sub: 'merchant-sub', roles: ['payments:read'] }, 'https://partners.test/')}` } }));
+    assert.equal(code(crossIssuer), 0);
+    assert.notEqual(setHeaders(crossIssuer).get('x-consumer-id')?.value, consumerId, 'no cross-issuer impersonation');
+    assert.equal(setHeaders(crossIssuer).get('x-consumer-username')?.value, 'merchant-sub');
     const tokenOnlyNoRole = await h.client.check(envoyRequest({ path: '/v1/payments/pay_1', headers: { authorization: `Bearer ${await jwt({ sub: 'partner-43' }, 'https://partners.test/')}` } }));
     assert.equal(code(tokenOnlyNoRole), 7, 'authenticated but no allowed role: 403');
   });

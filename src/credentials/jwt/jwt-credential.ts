@@ -200,6 +200,8 @@ interface VerifiedToken {
   readonly issuer: Issuer;
   readonly epoch: number;
   readonly subject: string;
+  /** The stored `jwt` credential's lookup: the issuer's `lookup_prefix` + the subject. */
+  readonly lookup: string;
   readonly consumerKey: Buffer;
   readonly scopes: readonly string[];
   /** `(exp + leeway) * 1000`: from then on the token is expired (same instant jose uses). */
@@ -318,7 +320,8 @@ export class JwtCredential implements CredentialType<PresentedJwt> {
       issuer,
       epoch,
       subject,
-      consumerKey: this.cacheKey(subject),
+      lookup: config.lookupPrefix + subject,
+      consumerKey: this.cacheKey(config.lookupPrefix + subject),
       scopes,
       expiresAtMs,
       until: this.#now() + Math.min(this.#verifiedTtlMs, expiresAtMs - ctx.now),
@@ -330,7 +333,7 @@ export class JwtCredential implements CredentialType<PresentedJwt> {
   }
 
   #identify(token: VerifiedToken, ctx: VerifyContext): Verification | Promise<Verification> {
-    return whenFound(ctx.resolver.find(token.consumerKey, this.name, token.subject), (record): Verification =>
+    return whenFound(ctx.resolver.find(token.consumerKey, this.name, token.lookup), (record): Verification =>
       (record === null ? this.#withoutConsumer(token) : { ok: true, identity: { method: this.name, record, scopes: token.scopes } }));
   }
 
