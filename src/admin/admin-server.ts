@@ -220,15 +220,7 @@ async function readText(stream: Readable, max: number): Promise<string> {
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY_BYTES) throw new OperationError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > MAX_BODY_BYTES) throw new OperationError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(b);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await readText(req, MAX_BODY_BYTES);
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text) as unknown;
