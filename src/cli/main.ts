@@ -255,11 +255,15 @@ async function seed(config: EnvConfig, count: string | undefined, keysOut: strin
 async function serve(config: EnvConfig): Promise<number> {
   const logger = createLogger(config.logLevel);
   const app = await Keygate.start({ config, logger });
+  // SIGHUP re-reads the policy file at once (it is also watched).
+  const reload = (): void => { void app.policy.reload(); };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down');
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      process.off('SIGHUP', reload);
       resolve();
     };
     process.on('SIGINT', stop);
