@@ -139,7 +139,6 @@ export class Keygate {
       policy.onChange((current) => {
         try {
           runtime = policyRuntime(current, hasher, legacySecrets);
-          logger.info({ version: current.version, routes: current.routes.size }, 'policy reloaded');
         } catch (err) {
           logger.error({ err: err instanceof Error ? err.message : String(err), version: current.version }, 'policy reloaded but its credential settings were refused; the previous ones stay in force');
         }
