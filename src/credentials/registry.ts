@@ -24,6 +24,7 @@ export class CredentialRegistry {
   readonly keyAuth: ApiKeyCredential;
   readonly basicAuth: BasicCredential;
   readonly #byName: ReadonlyMap<string, CredentialType>;
+  readonly #names: readonly AuthMethod[];
 
   constructor(options: CredentialRegistryOptions) {
     this.keyAuth = new ApiKeyCredential({ hasher: options.hasher, locations: options.apiKeyLocations });
@@ -40,6 +41,7 @@ export class CredentialRegistry {
       byName.set(type.name, type);
     }
     this.#byName = byName;
+    this.#names = Object.freeze([...byName.keys()] as AuthMethod[]);
   }
 
   get(name: string): CredentialType | undefined {
@@ -47,6 +49,6 @@ export class CredentialRegistry {
   }
 
   names(): readonly AuthMethod[] {
-    return [...this.#byName.keys()] as AuthMethod[];
+    return this.#names;
   }
 }
