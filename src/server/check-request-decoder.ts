@@ -514,24 +514,13 @@ function hostString(buf: Buffer, start: number, end: number): string {
   return prev === 0x2e ? normalizeHost(utf8(buf, start, end)) : utf8(buf, start, end);
 }
 
-/** ASCII-case-insensitive comparison of `buf[start, start + name.length)` with an ASCII `name`. */
-function asciiKeyEquals(buf: Buffer, start: number, name: string): boolean {
+/** ASCII-case-insensitive comparison of `buf[start, start + name.length)` with `name`: an ASCII string, or UTF-8 bytes. */
+function keyEquals(buf: Buffer, start: number, name: string | Uint8Array): boolean {
+  const ascii = typeof name === 'string';
   for (let j = 0; j < name.length; j++) {
     let b = buf[start + j] ?? 0;
     if (b >= 0x41 && b <= 0x5a) b |= 0x20;
-    let c = name.charCodeAt(j);
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (b !== c) return false;
-  }
-  return true;
-}
-
-/** Same for a name given as UTF-8 bytes (the rare non-ASCII lookup). */
-function bytesKeyEquals(buf: Buffer, start: number, name: Uint8Array): boolean {
-  for (let j = 0; j < name.length; j++) {
-    let b = buf[start + j] ?? 0;
-    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
-    let c = name[j] ?? 0;
+    let c = ascii ? name.charCodeAt(j) : (name[j] ?? 0);
     if (c >= 0x41 && c <= 0x5a) c |= 0x20;
     if (b !== c) return false;
   }
@@ -606,12 +595,13 @@ class DecodedCheckRequest implements CheckInput {
     const buf = this.#buf;
     const map = this.#mapHeaders;
     const list = this.#listHeaders;
-    if (!isAscii(name)) return this.#headerByBytes(Buffer.from(name, 'utf8'));
-    const n = name.length;
+    // An ASCII name (every real one) is compared as is; any other as its UTF-8 bytes.
+    const key: string | Uint8Array = isAscii(name) ? name : Buffer.from(name, 'utf8');
+    const n = key.length;
     // `headers` map: the last entry for a name wins, so scan backwards.
     for (let i = map.length - 4; i >= 0; i -= 4) {
       const ks = map[i] ?? 0;
-      if ((map[i + 1] ?? 0) - ks === n && asciiKeyEquals(buf, ks, name)) {
+      if ((map[i + 1] ?? 0) - ks === n && keyEquals(buf, ks, key)) {
         return utf8(buf, map[i + 2] ?? 0, map[i + 3] ?? 0);
       }
     }
@@ -619,29 +609,7 @@ class DecodedCheckRequest implements CheckInput {
     let found: string | undefined;
     for (let i = 0; i < list.length; i += 4) {
       const ks = list[i] ?? 0;
-      if ((list[i + 1] ?? 0) - ks === n && asciiKeyEquals(buf, ks, name)) {
-        const value = utf8(buf, list[i + 2] ?? 0, list[i + 3] ?? 0);
-        found = found === undefined ? value : `${found},${value}`;
-      }
-    }
-    return found;
-  }
-
-  #headerByBytes(name: Uint8Array): string | undefined {
-    const buf = this.#buf;
-    const map = this.#mapHeaders;
-    const list = this.#listHeaders;
-    const n = name.length;
-    for (let i = map.length - 4; i >= 0; i -= 4) {
-      const ks = map[i] ?? 0;
-      if ((map[i + 1] ?? 0) - ks === n && bytesKeyEquals(buf, ks, name)) {
-        return utf8(buf, map[i + 2] ?? 0, map[i + 3] ?? 0);
-      }
-    }
-    let found: string | undefined;
-    for (let i = 0; i < list.length; i += 4) {
-      const ks = list[i] ?? 0;
-      if ((list[i + 1] ?? 0) - ks === n && bytesKeyEquals(buf, ks, name)) {
+      if ((list[i + 1] ?? 0) - ks === n && keyEquals(buf, ks, key)) {
         const value = utf8(buf, list[i + 2] ?? 0, list[i + 3] ?? 0);
         found = found === undefined ? value : `${found},${value}`;
       }
