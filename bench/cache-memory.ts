@@ -9,12 +9,12 @@
  * misses (>= 1M lookups each), and the duration of a full `gc()` with the cache populated vs
  * emptied. Prints a table and overwrites bench/results/cache-memory.md.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CredentialCache } from '../src/cache/credential-cache.js';
-import type { CredentialRecord } from '../src/cache/credential-record.js';
+import { syntheticRecord as record } from '../test/fixtures/credential-records.js';
 
 const gcFn = (globalThis as { gc?: () => void }).gc;
 if (gcFn === undefined) {
@@ -30,25 +30,6 @@ if (!Number.isSafeInteger(n) || n < 1) {
 }
 const lookups = Math.max(1_000_000, n);
 
-const ROLE_SETS: readonly (readonly string[])[] = [['admin'], ['reader', 'writer'], ['billing', 'reader'], []];
-const SCOPE_SETS: readonly (readonly string[])[] = [['orders:read', 'orders:write'], [], ['profile']];
-
-function record(i: number): CredentialRecord {
-  return {
-    credentialId: randomUUID(),
-    consumerId: randomUUID(),
-    username: `user-${String(i).padStart(6, '0')}`,
-    customId: null,
-    roles: ROLE_SETS[i % ROLE_SETS.length] ?? [],
-    scopes: SCOPE_SETS[i % SCOPE_SETS.length] ?? [],
-    type: 'key-auth',
-    consumerSuspended: false,
-    revoked: false,
-    notBefore: 0,
-    expiresAt: 0,
-    secretHash: null,
-  };
-}
 
 function fullGc(): void {
   gc();

@@ -23,52 +23,11 @@ import { decodeCheckRequest } from '../src/server/check-request-decoder.js';
 import { encodeCheckResponse } from '../src/server/check-response-encoder.js';
 import type { CheckResponseModel } from '../src/server/check-response-model.js';
 import { loadAuthorizationService } from '../src/server/envoy-protos.js';
+import { FIXTURE_BEARER_H2 } from '../test/fixtures/check-requests.js';
 
 const { check } = loadAuthorizationService();
 
-const request = check.requestSerialize({
-  attributes: {
-    source: { address: { socket_address: { address: '203.0.113.7', port_value: 53122 } } },
-    destination: { address: { socket_address: { address: '10.0.0.5', port_value: 8443 } } },
-    request: {
-      time: { seconds: '1735689600', nanos: 123456000 },
-      http: {
-        id: '11916472535493264530',
-        method: 'GET',
-        headers: {
-          ':authority': 'api.example.com',
-          ':path': '/v1/orders?limit=10&status=open',
-          ':method': 'GET',
-          ':scheme': 'https',
-          'user-agent': 'curl/8.5.0',
-          accept: '*/*',
-          authorization:
-            'Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImtleWdhdGUtdGVzdC0xIiwidHlwIjoiSldUIn0.' +
-            'eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlLmNvbS8iLCJzdWIiOiJjdXN0b21lci00MjQyIiwiYXVkIjoiaHR0cHM6Ly9hcGkuZXhhbXBsZS5jb20iLCJleHAiOjE3MzU2OTMyMDAsImlhdCI6MTczNTY4OTYwMCwic2NvcGUiOiJvcmRlcnM6cmVhZCBvcmRlcnM6d3JpdGUgcHJvZmlsZSIsImF6cCI6ImtleWdhdGUtY2xpIn0.' +
-            'c2lnbmF0dXJlLXBsYWNlaG9sZGVyLXNpZ25hdHVyZS1wbGFjZWhvbGRlci1zaWduYXR1cmUtcGxhY2Vob2xkZXItc2lnbmF0dXJlLXBsYWNlaG9sZGVyLXNpZ25hdHVyZS1wbGFjZWhvbGRlci1zaWduYXR1cmUtcGxhY2Vob2xkZXItc2lnbmF0dXJlLXBsYWNlaG9sZGVyLXNpZ25hdHVyZQ',
-          'accept-encoding': 'gzip, deflate, br',
-          'accept-language': 'en-US,en;q=0.9,de;q=0.8',
-          cookie: 'session=8f2b6c1d4e5a7f90b3c2d1e0f9a8b7c6; _ga=GA1.2.1234567890.1735689600; theme=dark; consent=analytics%3Dfalse%26marketing%3Dfalse',
-          'x-forwarded-proto': 'https',
-          'x-forwarded-for': '203.0.113.7',
-          'x-request-id': '7f0c1e3a-9b2d-4c5e-8f6a-1b2c3d4e5f60',
-          'x-envoy-expected-rq-timeout-ms': '15000',
-          'x-envoy-external-address': '203.0.113.7',
-          traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
-          'x-b3-sampled': '1',
-        },
-        path: '/v1/orders?limit=10&status=open',
-        host: 'api.example.com',
-        scheme: 'https',
-        protocol: 'HTTP/2',
-        size: '0',
-      },
-    },
-    context_extensions: { 'keygate_route': 'orders-read', 'keygate.tenant': 'acme' },
-    metadata_context: {},
-    tls_session: { sni: 'api.example.com' },
-  },
-});
+const request = check.requestSerialize(FIXTURE_BEARER_H2);
 const headerCount = 18;
 
 const allow: CheckResponseModel = {

@@ -5,6 +5,7 @@ import { strict as assert } from 'node:assert';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { CredentialCache, type CacheLookup, type CredentialCacheOptions } from '../../src/cache/credential-cache.js';
 import type { CredentialRecord } from '../../src/cache/credential-record.js';
+import { syntheticRecord as record } from '../fixtures/credential-records.js';
 
 // ---- helpers ----------------------------------------------------------------------------
 
@@ -12,31 +13,6 @@ function keyOf(n: number | string): Buffer {
   return createHash('sha256').update(`key-auth:${n}`).digest();
 }
 
-const ROLE_SETS: readonly (readonly string[])[] = [
-  ['admin'],
-  ['reader', 'writer'],
-  ['billing', 'reader'],
-  [],
-];
-const SCOPE_SETS: readonly (readonly string[])[] = [['orders:read', 'orders:write'], [], ['profile']];
-
-function record(i: number, over: Partial<CredentialRecord> = {}): CredentialRecord {
-  return {
-    credentialId: randomUUID(),
-    consumerId: randomUUID(),
-    username: `user-${String(i).padStart(6, '0')}`,
-    customId: null,
-    roles: ROLE_SETS[i % ROLE_SETS.length] ?? [],
-    scopes: SCOPE_SETS[i % SCOPE_SETS.length] ?? [],
-    type: 'key-auth',
-    consumerSuspended: false,
-    revoked: false,
-    notBefore: 0,
-    expiresAt: 0,
-    secretHash: null,
-    ...over,
-  };
-}
 
 class FakeClock {
   t = 1_700_000_000_000;
