@@ -1,5 +1,4 @@
-import type { AuthMethod } from '../credentials/credential-type.js';
-import type { AuthMode } from '../policies/route-policy.js';
+import type { RoutePolicy } from '../policies/route-policy.js';
 
 /**
  * The policy file (`KEYGATE_CONFIG`, YAML) after parsing and validation: what every module
@@ -69,22 +68,12 @@ export interface RouteMatchConfig {
   readonly path: { readonly kind: 'exact' | 'prefix' | 'template'; readonly value: string } | null;
 }
 
-export interface RouteConfig {
-  readonly name: string;
+/**
+ * A route as parsed: what the pipeline sees (`RoutePolicy`; `headers:` in YAML is
+ * `headerRenames`) plus how it is matched.
+ */
+export interface RouteConfig extends RoutePolicy {
   readonly match: RouteMatchConfig;
-  readonly auth: AuthMode;
-  readonly credentials: readonly AuthMethod[];
-  readonly allowRoles: readonly string[];
-  readonly denyRoles: readonly string[];
-  readonly requiredScopes: { readonly mode: 'all' | 'any'; readonly scopes: readonly string[] };
-  readonly failureMode: 'closed' | 'open';
-  readonly denyAll: boolean;
-  /**
-   * Per-route renames of identity headers (`headers:` in YAML): key = the identity header keygate
-   * sets by default (`x-consumer-id`, …), value = the name to use on this route instead (both
-   * names stay owned: see `pipeline/identity-headers.ts`). Empty when not configured.
-   */
-  readonly headers: Readonly<Record<string, string>>;
 }
 
 export interface CredentialLocationsConfig {

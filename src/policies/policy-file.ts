@@ -88,7 +88,7 @@ export function builtinPolicy(): PolicyConfig {
       requiredScopes: { mode: 'all', scopes: [] },
       failureMode: 'closed',
       denyAll: false,
-      headers: {},
+      headerRenames: {},
     },
     routes: [],
     credentials: DEFAULT_CREDENTIAL_LOCATIONS,
@@ -335,7 +335,7 @@ const DENY_RULE: Rule = {
   requiredScopes: { mode: 'all', scopes: [] },
   failureMode: 'closed',
   denyAll: true,
-  headers: {},
+  headerRenames: {},
 };
 
 function readMatch(p: Problems, path: string, raw: unknown): { config: RouteMatchConfig; pathKey: string } | null {
@@ -442,7 +442,7 @@ function readRule(p: Problems, path: string, m: YamlMap, ctx: Context): Rule | n
     }
   }
   const failureMode = oneOf(p, `${path}.failure_mode`, m.failure_mode, ['closed', 'open'] as const, 'closed');
-  const headers: Record<string, string> = {};
+  const headerRenames: Record<string, string> = {};
   if (m.headers !== undefined) {
     const hm = mapping(p, `${path}.headers`, m.headers, IDENTITY_HEADER_NAMES);
     if (hm !== null) {
@@ -456,12 +456,12 @@ function readRule(p: Problems, path: string, m: YamlMap, ctx: Context): Rule | n
         if (!HEADER_NAME.test(lower)) p.add(at, `${JSON.stringify(to)} is not a header name`);
         else if (IDENTITY_HEADER_NAMES.includes(lower) && lower !== from) p.add(at, `${JSON.stringify(to)} is another identity header`);
         else if (used.has(lower)) p.add(at, `${JSON.stringify(to)} is already used for ${used.get(lower) ?? ''}`);
-        else { used.set(lower, from); headers[from] = lower; }
+        else { used.set(lower, from); headerRenames[from] = lower; }
       }
     }
   }
   if (p.list.length !== before) return null;
-  return { auth, credentials, allowRoles, denyRoles, requiredScopes, failureMode, denyAll: false, headers };
+  return { auth, credentials, allowRoles, denyRoles, requiredScopes, failureMode, denyAll: false, headerRenames };
 }
 
 /**

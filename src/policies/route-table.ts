@@ -49,7 +49,7 @@ export function toRoutePolicy(route: RouteConfig): RoutePolicy {
     requiredScopes: Object.freeze({ mode: route.requiredScopes.mode, scopes: Object.freeze([...route.requiredScopes.scopes]) }),
     failureMode: route.failureMode,
     denyAll: route.denyAll,
-    headerRenames: Object.freeze({ ...route.headers }),
+    headerRenames: Object.freeze({ ...route.headerRenames }),
   });
 }
 

@@ -83,7 +83,7 @@ test('parses every field of the documented schema', () => {
     requiredScopes: { mode: 'any', scopes: ['payments.read', 'payments.admin'] },
     failureMode: 'closed',
     denyAll: false,
-    headers: { 'x-consumer-id': 'x-merchant-id', 'x-consumer-username': 'x-merchant-name' },
+    headerRenames: { 'x-consumer-id': 'x-merchant-id', 'x-consumer-username': 'x-merchant-name' },
   });
   assert.equal(health?.auth, 'anonymous');
   assert.deepEqual(health?.credentials, []);
@@ -139,7 +139,7 @@ test('defaults: no default route denies; credential locations as documented', ()
   assert.equal(route?.auth, 'required');
   assert.equal(route?.failureMode, 'closed');
   assert.deepEqual(route?.requiredScopes, { mode: 'all', scopes: [] });
-  assert.deepEqual([route?.allowRoles, route?.denyRoles, route?.headers], [[], [], {}]);
+  assert.deepEqual([route?.allowRoles, route?.denyRoles, route?.headerRenames], [[], [], {}]);
   assert.equal(parsePolicy('version: 1\ndefault: { deny: true }').defaultRoute.denyAll, true);
 });
 
