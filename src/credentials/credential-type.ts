@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CheckInput } from '../pipeline/check-input.js';
+import { Reason } from '../pipeline/reason-codes.js';
 import type { ReasonCode } from '../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../cache/credential-record.js';
 import type { CredentialResolver } from '../cache/credential-resolver.js';
@@ -59,6 +60,25 @@ export interface CredentialType<P = unknown> {
 /** Applies `f` to a value that may still be loading, without a promise when it is already here. */
 export function whenFound<T, R>(value: T | Promise<T>, f: (v: T) => R | Promise<R>): R | Promise<R> {
   return value instanceof Promise ? value.then(f) : f(value);
+}
+
+/** A verified bearer token (JWT or introspected) and the consumer credential it may name. */
+export interface TokenPrincipal {
+  /** Cache key of the stored credential named by the token (`cacheKey(lookup)`). */
+  readonly consumerKey: Buffer;
+  /** Its `lookup`: the token's subject / client id (with the issuer's prefix). */
+  readonly lookup: string;
+  readonly scopes: readonly string[];
+  /** The principal to use when no consumer credential exists and the issuer allows that; else null. */
+  readonly tokenOnly: CredentialRecord | null;
+}
+
+/** The consumer a token names (through the caches), or its token-only principal, or a denial. */
+export function identifyToken(method: AuthMethod, token: TokenPrincipal, ctx: VerifyContext): Verification | Promise<Verification> {
+  return whenFound(ctx.resolver.find(token.consumerKey, method, token.lookup), (record): Verification => {
+    const found = record ?? token.tokenOnly;
+    return found === null ? { ok: false, reason: Reason.unknown_credential } : { ok: true, identity: { method, record: found, scopes: token.scopes } };
+  });
 }
 
 /** Default cache key: SHA-256 of `type`, NUL, `lookup`. */

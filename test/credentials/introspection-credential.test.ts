@@ -14,6 +14,9 @@ import { PostgresCredentialSource } from '../../src/store/credential-source.js';
 import { openEmbeddedStore } from '../../src/store/database.js';
 import type { Store } from '../../src/store/database.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
+import { bearerRequest, denied } from '../support/credential-input.js';
+
+const request = (authorization: string | undefined): CheckInput => bearerRequest(authorization, '/v1/orders');
 
 // ---- fixtures ----------------------------------------------------------------------------
 
@@ -80,18 +83,6 @@ class IntrospectionServer {
   }
 }
 
-/** The request `curl -H "Authorization: <authorization>" https://api.example.com/v1/orders` makes Envoy send. */
-function request(authorization: string | undefined): CheckInput {
-  return {
-    method: 'GET', host: 'api.example.com', path: '/v1/orders', query: '', requestId: 'r-1', sourcePrincipal: '', sourceCertificate: '', contextExtensions: {},
-    header: (name) => (name === 'authorization' ? authorization : undefined),
-  };
-}
-
-function denied(v: Verification): string {
-  assert.equal(v.ok, false, 'expected a denial');
-  return v.ok ? '' : v.reason;
-}
 
 /** A test clock for the introspection cache. */
 class Clock {

@@ -16,6 +16,9 @@ import { PostgresCredentialSource } from '../../src/store/credential-source.js';
 import { openEmbeddedStore } from '../../src/store/database.js';
 import type { Store } from '../../src/store/database.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
+import { bearerRequest, denied } from '../support/credential-input.js';
+
+const request = (authorization: string | undefined): CheckInput => bearerRequest(authorization);
 
 // ---- fixtures ----------------------------------------------------------------------------
 
@@ -72,18 +75,6 @@ async function sign(key: CryptoKey | Uint8Array, claims: JWTPayload, o: SignOpti
   return jwt.sign(key);
 }
 
-/** The request `curl -H "Authorization: <authorization>" https://api.example.com/v1/payments` makes Envoy send. */
-function request(authorization: string | undefined): CheckInput {
-  return {
-    method: 'GET', host: 'api.example.com', path: '/v1/payments', query: '', requestId: 'r-1', sourcePrincipal: '', sourceCertificate: '', contextExtensions: {},
-    header: (name) => (name === 'authorization' ? authorization : undefined),
-  };
-}
-
-function denied(v: Verification): string {
-  assert.equal(v.ok, false, 'expected a denial');
-  return v.ok ? '' : v.reason;
-}
 
 // ---- suite -------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../../cache/credential-record.js';
 import { StoreUnavailableError } from '../../cache/credential-resolver.js';
 import type { JwtIssuerConfig } from '../../config/policy-types.js';
-import { hashedCacheKey, whenFound } from '../credential-type.js';
+import { hashedCacheKey, identifyToken } from '../credential-type.js';
+import type { TokenPrincipal } from '../credential-type.js';
 import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { API_KEY_PREFIX } from '../key-auth/api-key-credential.js';
 import { authorizationParam, hasControlCharacter, isObject, rememberBounded } from '../request-parts.js';
@@ -196,20 +197,15 @@ function secretKeys(keys: readonly JWK[]): JWTVerifyGetKey {
 }
 
 /** A verified token, remembered by SHA-256 of the token. */
-interface VerifiedToken {
+interface VerifiedToken extends TokenPrincipal {
   readonly issuer: Issuer;
   readonly epoch: number;
+  /** The claim's value; `lookup` is the issuer's `lookup_prefix` + this. */
   readonly subject: string;
-  /** The stored `jwt` credential's lookup: the issuer's `lookup_prefix` + the subject. */
-  readonly lookup: string;
-  readonly consumerKey: Buffer;
-  readonly scopes: readonly string[];
   /** `(exp + leeway) * 1000`: from then on the token is expired (same instant jose uses). */
   readonly expiresAtMs: number;
   /** Cache expiry on the `now` option's clock. */
   readonly until: number;
-  /** The principal when the subject has no consumer and the issuer allows that; else null. */
-  readonly tokenOnly: CredentialRecord | null;
 }
 
 /**
@@ -333,13 +329,7 @@ export class JwtCredential implements CredentialType<PresentedJwt> {
   }
 
   #identify(token: VerifiedToken, ctx: VerifyContext): Verification | Promise<Verification> {
-    return whenFound(ctx.resolver.find(token.consumerKey, this.name, token.lookup), (record): Verification =>
-      (record === null ? this.#withoutConsumer(token) : { ok: true, identity: { method: this.name, record, scopes: token.scopes } }));
-  }
-
-  #withoutConsumer(token: VerifiedToken): Verification {
-    if (token.tokenOnly === null) return { ok: false, reason: Reason.unknown_credential };
-    return { ok: true, identity: { method: this.name, record: token.tokenOnly, scopes: token.scopes } };
+    return identifyToken(this.name, token, ctx);
   }
 
 }

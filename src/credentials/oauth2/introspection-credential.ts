@@ -5,7 +5,8 @@ import type { ReasonCode } from '../../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../../cache/credential-record.js';
 import { StoreUnavailableError } from '../../cache/credential-resolver.js';
 import type { IntrospectionEndpointConfig } from '../../config/policy-types.js';
-import { hashedCacheKey, whenFound } from '../credential-type.js';
+import { hashedCacheKey, identifyToken } from '../credential-type.js';
+import type { TokenPrincipal } from '../credential-type.js';
 import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { bearerShape, describeError } from '../jwt/jwt-credential.js';
 import { API_KEY_PREFIX } from '../key-auth/api-key-credential.js';
@@ -35,12 +36,8 @@ export interface IntrospectionCredentialOptions {
 }
 
 /** An active token, remembered by SHA-256 of the token. */
-interface ActiveToken {
+interface ActiveToken extends TokenPrincipal {
   readonly kind: 'active';
-  /** `client_id`, else `sub`: the `lookup` of the `oauth2` credential. */
-  readonly principal: string;
-  readonly consumerKey: Buffer;
-  readonly scopes: readonly string[];
   /** `exp * 1000`, 0 when the endpoint gave none. */
   readonly expiresAtMs: number;
   /** Cache expiry on the `now` option's clock. */
@@ -194,7 +191,8 @@ export class IntrospectionCredential implements CredentialType<PresentedToken> {
     const ttlMs = Math.min(endpoint.cacheTtlSeconds * 1000, exp === undefined ? Number.POSITIVE_INFINITY : expiresAtMs - now);
     const active: ActiveToken = {
       kind: 'active',
-      principal,
+      // `client_id`, else `sub`: the `lookup` of the `oauth2` credential.
+      lookup: principal,
       consumerKey: this.cacheKey(principal),
       scopes,
       expiresAtMs,
@@ -217,13 +215,7 @@ export class IntrospectionCredential implements CredentialType<PresentedToken> {
   }
 
   #identify(token: ActiveToken, ctx: VerifyContext): Verification | Promise<Verification> {
-    return whenFound(ctx.resolver.find(token.consumerKey, this.name, token.principal), (record): Verification =>
-      (record === null ? this.#withoutConsumer(token) : { ok: true, identity: { method: this.name, record, scopes: token.scopes } }));
-  }
-
-  #withoutConsumer(token: ActiveToken): Verification {
-    if (token.tokenOnly === null) return { ok: false, reason: Reason.unknown_credential };
-    return { ok: true, identity: { method: this.name, record: token.tokenOnly, scopes: token.scopes } };
+    return identifyToken(this.name, token, ctx);
   }
 }
 
