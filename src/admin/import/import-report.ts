@@ -1,3 +1,8 @@
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import type { SecretHasher } from '../../credentials/secret-hasher.js';
+import type { Database } from '../../store/schema.js';
+
 /** One problem found in the input: where it is and why it was not imported. Never holds a secret. */
 export interface ImportIssue {
   /** 1-based line of the input (NDJSON: the record's line; Kong: where the entity starts). */
@@ -7,6 +12,25 @@ export interface ImportIssue {
 
 /** Called after each committed batch (and once at the end). */
 export type ImportProgress = (linesDone: number, bytesRead: number) => void;
+
+/** What every importer writes into, and how. */
+export interface ImportTarget {
+  readonly db: Kysely<Database>;
+  /**
+   * A `pg` pool on the same database, for COPY (one of its connections is held for the import).
+   * Without it (PGlite, or a caller that has only kysely) each batch is one multi-row INSERT per
+   * staging table: slower, same result.
+   */
+  readonly pg?: pg.Pool | null;
+  readonly hasher: SecretHasher;
+  /** Who is importing, for the audit row (`admin`, `admin-token`, `cli:<user>`). */
+  readonly actor: string;
+  /** What is imported (a file name), for the audit row. */
+  readonly source?: string | null;
+  /** Records per transaction. Default 10,000. */
+  readonly batchSize?: number;
+  readonly onProgress?: ImportProgress;
+}
 
 /**
  * What an import did. Re-running the same input reports `consumersInserted: 0`,

@@ -1,12 +1,9 @@
-import type { Kysely } from 'kysely';
-import type pg from 'pg';
 import { LineCounter, isMap, isSeq, parseDocument } from 'yaml';
 import type { Document, Node } from 'yaml';
 import type { SecretHasher } from '../../credentials/secret-hasher.js';
-import type { Database } from '../../store/schema.js';
 import { OperationError } from '../operation-error.js';
 import { ImportReportBuilder } from './import-report.js';
-import type { ImportProgress, ImportReport } from './import-report.js';
+import type { ImportReport, ImportTarget } from './import-report.js';
 import {
   RecordError, apiKeyDisplayPrefix, checkApiKey, checkBasicKeyId, checkBasicSecret, checkName, checkNamedLookup, checkRoles,
   isPlainObject, isRoleName, isUuid,
@@ -29,21 +26,13 @@ const UNSUPPORTED_KINDS = ['oauth2_credentials', 'hmacauth_credentials', 'mtls_a
  */
 export type KongPasswordMode = 'auto' | 'hashed' | 'plain';
 
-export interface KongImportOptions {
-  readonly db: Kysely<Database>;
-  /** Optional `pg` pool for COPY; Kong files are small, so the multi-row INSERT path is fine too. */
-  readonly pg?: pg.Pool | null;
-  readonly hasher: SecretHasher;
+export interface KongImportOptions extends ImportTarget {
   /**
    * The whole file, YAML or JSON. Kong declarative files are parsed whole (they are small: decK
    * and `db_export` write every entity in one document); for millions of consumers use NDJSON.
    */
   readonly text: string;
-  readonly actor: string;
-  readonly source?: string | null;
   readonly passwords?: KongPasswordMode;
-  readonly batchSize?: number;
-  readonly onProgress?: ImportProgress;
 }
 
 interface KongConsumer {

@@ -1,11 +1,7 @@
 import type { Readable } from 'node:stream';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
-import type { Kysely } from 'kysely';
-import type pg from 'pg';
-import type { SecretHasher } from '../../credentials/secret-hasher.js';
-import type { Database } from '../../store/schema.js';
 import { ImportReportBuilder } from './import-report.js';
-import type { ImportProgress, ImportReport } from './import-report.js';
+import type { ImportReport, ImportTarget } from './import-report.js';
 import { RecordError, stageRecord } from './import-record.js';
 import type { StagedConsumer } from './import-record.js';
 import { ImportWriter, auditImport } from './import-writer.js';
@@ -16,25 +12,10 @@ const SLICE_BYTES = 8 * 1024;
 /** Longest line accepted; a longer one is rejected without being held in memory. */
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
-export interface NdjsonImportOptions {
-  readonly db: Kysely<Database>;
-  /**
-   * A `pg` pool on the same database, for COPY (one of its connections is held for the import).
-   * Without it (PGlite, or a caller that has only kysely) each batch is one multi-row INSERT per
-   * staging table: slower, same result.
-   */
-  readonly pg?: pg.Pool | null;
-  readonly hasher: SecretHasher;
+export interface NdjsonImportOptions extends ImportTarget {
   /** NDJSON, UTF-8: one consumer per line. Read as a stream; never held whole. */
   readonly input: Readable;
-  /** Who is importing, for the audit row (`admin`, `admin-token`, `cli:<user>`). */
-  readonly actor: string;
-  /** What is imported (a file name), for the audit row. */
-  readonly source?: string | null;
-  /** Records per transaction. Default 10,000. */
-  readonly batchSize?: number;
   readonly maxLineBytes?: number;
-  readonly onProgress?: ImportProgress;
 }
 
 /**
