@@ -32,14 +32,11 @@ export interface ImportTarget {
   readonly onProgress?: ImportProgress;
 }
 
-/**
- * What an import did. Re-running the same input reports `consumersInserted: 0`,
- * `consumersUpdated: 0`, `credentialsInserted: 0` and the same rejections.
- */
-export interface ImportReport {
-  /** NDJSON: lines read (blank ones included). Kong: consumer entries read. */
-  readonly lines: number;
-  readonly bytesRead: number;
+/** How many rejections (and, separately, warnings) a report lists; the counts are exact. */
+export const MAX_LISTED_ISSUES = 1000;
+
+/** Counts of one written batch (see `ImportWriter.write`), and of a whole import. */
+export interface BatchOutcome {
   /** New consumers. */
   readonly consumersInserted: number;
   /** Existing consumers (same username) whose custom_id, roles or metadata changed. */
@@ -50,30 +47,27 @@ export interface ImportReport {
   /** Credentials that already existed for the same consumer (left exactly as they are). */
   readonly credentialsSkipped: number;
   /**
-   * Records or credentials not imported, in input order, at most {@link MAX_LISTED_ISSUES}. A
-   * rejected record imports nothing; an issue whose reason starts with `credentials[i]` (NDJSON)
-   * or names one Kong credential leaves the rest of its consumer imported.
+   * Records or credentials not imported, in input order (a report lists at most
+   * {@link MAX_LISTED_ISSUES}). A rejected record imports nothing; an issue whose reason starts with
+   * `credentials[i]` (NDJSON) or names one Kong credential leaves the rest of its consumer imported.
    */
   readonly rejected: readonly ImportIssue[];
+}
+
+/**
+ * What an import did. Re-running the same input reports `consumersInserted: 0`,
+ * `consumersUpdated: 0`, `credentialsInserted: 0` and the same rejections.
+ */
+export interface ImportReport extends BatchOutcome {
+  /** NDJSON: lines read (blank ones included). Kong: consumer entries read. */
+  readonly lines: number;
+  readonly bytesRead: number;
   /** All rejections, listed or not. */
   readonly rejectedCount: number;
   /** Imported, but with something the operator must know (Kong: JWT secrets are not imported). */
   readonly warnings: readonly ImportIssue[];
   readonly warningCount: number;
   readonly seconds: number;
-}
-
-/** How many rejections (and, separately, warnings) a report lists; the counts are exact. */
-export const MAX_LISTED_ISSUES = 1000;
-
-/** Counts of one written batch (see `ImportWriter.write`). */
-export interface BatchOutcome {
-  readonly consumersInserted: number;
-  readonly consumersUpdated: number;
-  readonly consumersUnchanged: number;
-  readonly credentialsInserted: number;
-  readonly credentialsSkipped: number;
-  readonly rejected: readonly ImportIssue[];
 }
 
 /** Accumulates counts and issues while an import runs. */
