@@ -22,6 +22,19 @@ export type Extraction<P> =
   | { readonly kind: 'found'; readonly presented: P; readonly carrier: CredentialCarrier }
   | { readonly kind: 'malformed'; readonly detail: string; readonly carrier: CredentialCarrier };
 
+/** The shared "no credential of this type here" answer (no allocation per request). */
+export const ABSENT: Extraction<never> = Object.freeze({ kind: 'absent' });
+
+/** A frozen carrier: the credential came in these headers / query parameters. */
+export function carrier(headers: readonly string[], queryParameters: readonly string[] = []): CredentialCarrier {
+  return Object.freeze({ headers: Object.freeze([...headers]), queryParameters: Object.freeze([...queryParameters]) });
+}
+
+/** Nothing to strip (mTLS identity, anonymous, no credential). */
+export const NO_CARRIER: CredentialCarrier = carrier([]);
+/** The `Authorization` header carried it (Bearer tokens). */
+export const AUTHORIZATION_CARRIER: CredentialCarrier = carrier(['authorization']);
+
 /** Who the request is, once a credential has been verified. */
 export interface Identity {
   readonly method: AuthMethod;

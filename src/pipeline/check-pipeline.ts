@@ -1,6 +1,7 @@
 import type { CredentialRecord } from '../cache/credential-record.js';
 import { StoreUnavailableError } from '../cache/credential-resolver.js';
 import type { CredentialResolver } from '../cache/credential-resolver.js';
+import { ABSENT } from '../credentials/credential-type.js';
 import type { CredentialCarrier, CredentialType, Extraction, Identity, Verification } from '../credentials/credential-type.js';
 import type { AnonymousConsumer } from '../credentials/anonymous/anonymous-consumer.js';
 import type { CredentialRegistry } from '../credentials/registry.js';
@@ -53,7 +54,7 @@ export class CheckPipeline {
     // 2. Extract: the first credential of an accepted type, in the route's order. A credential of
     //    a type the route does not accept is still identified, then refused with 403.
     let type: CredentialType | undefined;
-    let extraction: Extraction<unknown> = { kind: 'absent' };
+    let extraction: Extraction<unknown> = ABSENT;
     let accepted = true;
     for (const name of route.credentials) {
       const candidate = registry.get(name);

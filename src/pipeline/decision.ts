@@ -29,4 +29,4 @@ export interface Deny {
 
 export type Decision = Allow | Deny;
 
-export const NO_CARRIER: CredentialCarrier = Object.freeze({ headers: Object.freeze([]), queryParameters: Object.freeze([]) });
+export { NO_CARRIER } from '../credentials/credential-type.js';

@@ -4,8 +4,8 @@ import { StoreUnavailableError } from '../../cache/credential-resolver.js';
 import type { LegacySecretVerifier } from './legacy-secrets.js';
 import type { CheckInput } from '../../pipeline/check-input.js';
 import { Reason } from '../../pipeline/reason-codes.js';
-import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
-import { hashedCacheKey, whenFound } from '../credential-type.js';
+import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
+import { ABSENT, carrier as credentialCarrier, hashedCacheKey, whenFound } from '../credential-type.js';
 import { authorizationParam } from '../request-parts.js';
 import { randomToken } from '../secret-hasher.js';
 import type { SecretHasher } from '../secret-hasher.js';
@@ -37,20 +37,20 @@ export class BasicCredential implements CredentialType<PresentedBasic> {
   readonly name = 'basic-auth' as const;
   readonly challenge = 'Basic realm="keygate", charset="UTF-8"';
   readonly #hasher: SecretHasher;
-  readonly #headers: readonly string[];
+  /** Each header looked at, with the carrier that strips it. */
+  readonly #headers: ReadonlyArray<readonly [string, CredentialCarrier]>;
   readonly #legacy: LegacySecretVerifier | null;
 
   constructor(options: { hasher: SecretHasher; headers?: readonly string[]; legacy?: LegacySecretVerifier | null }) {
     this.#hasher = options.hasher;
-    this.#headers = options.headers ?? ['authorization', 'proxy-authorization'];
+    this.#headers = (options.headers ?? ['authorization', 'proxy-authorization']).map((name) => [name, credentialCarrier([name])] as const);
     this.#legacy = options.legacy ?? null;
   }
 
   extract(input: CheckInput): Extraction<PresentedBasic> {
-    for (const name of this.#headers) {
+    for (const [name, carrier] of this.#headers) {
       const encoded = authorizationParam(input.header(name), 'Basic');
       if (encoded === undefined) continue;
-      const carrier = { headers: [name], queryParameters: [] };
       if (encoded.length === 0 || encoded.length > MAX_ENCODED_LENGTH || !BASE64.test(encoded) || encoded.length % 4 === 1) {
         return { kind: 'malformed', detail: 'Basic credentials are not valid base64', carrier };
       }
@@ -64,7 +64,7 @@ export class BasicCredential implements CredentialType<PresentedBasic> {
       if (decoded.includes('\uFFFD')) return { kind: 'malformed', detail: 'Basic credentials are not UTF-8', carrier };
       return { kind: 'found', presented: { keyId, secret }, carrier };
     }
-    return { kind: 'absent' };
+    return ABSENT;
   }
 
   verify(presented: PresentedBasic, ctx: VerifyContext): Verification | Promise<Verification> {

@@ -6,9 +6,9 @@ import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../../cache/credential-record.js';
 import { StoreUnavailableError } from '../../cache/credential-resolver.js';
 import type { JwtIssuerConfig } from '../../config/policy-types.js';
-import { hashedCacheKey, identifyToken } from '../credential-type.js';
+import { ABSENT, AUTHORIZATION_CARRIER, hashedCacheKey, identifyToken } from '../credential-type.js';
 import type { TokenPrincipal } from '../credential-type.js';
-import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
+import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { API_KEY_PREFIX } from '../key-auth/api-key-credential.js';
 import { authorizationParam, hasControlCharacter, isObject, rememberBounded } from '../request-parts.js';
 
@@ -34,7 +34,6 @@ const DEFAULT_JWKS_STALE_IF_ERROR_MS = 6 * 3_600_000;
 /** A subject longer than this (UTF-16 units) is refused: it becomes a lookup and an identity header. */
 const MAX_SUBJECT_LENGTH = 255;
 
-const AUTHORIZATION_CARRIER: CredentialCarrier = Object.freeze({ headers: Object.freeze(['authorization']), queryParameters: Object.freeze([]) });
 
 const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
@@ -256,14 +255,14 @@ export class JwtCredential implements CredentialType<PresentedJwt> {
 
   extract(input: CheckInput): Extraction<PresentedJwt> {
     const token = authorizationParam(input.header('authorization'), 'Bearer');
-    if (token === undefined || token.startsWith(API_KEY_PREFIX)) return { kind: 'absent' };
+    if (token === undefined || token.startsWith(API_KEY_PREFIX)) return ABSENT;
     switch (bearerShape(token)) {
       case 'jwt':
         return { kind: 'found', presented: { token }, carrier: AUTHORIZATION_CARRIER };
       case 'malformed':
         return { kind: 'malformed', detail: token.length > MAX_JWT_LENGTH ? `JWT longer than ${MAX_JWT_LENGTH} characters` : 'Bearer token is not a well-formed JWT', carrier: AUTHORIZATION_CARRIER };
       default:
-        return { kind: 'absent' };
+        return ABSENT;
     }
   }
 

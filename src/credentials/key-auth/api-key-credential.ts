@@ -1,8 +1,8 @@
 import type { CheckInput } from '../../pipeline/check-input.js';
 import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../../cache/credential-record.js';
-import { whenFound } from '../credential-type.js';
-import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
+import { ABSENT, AUTHORIZATION_CARRIER, carrier, whenFound } from '../credential-type.js';
+import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { authorizationParam, isVisibleAscii, queryParam } from '../request-parts.js';
 import { randomToken } from '../secret-hasher.js';
 import type { SecretHasher } from '../secret-hasher.js';
@@ -49,27 +49,31 @@ export class ApiKeyCredential implements CredentialType<PresentedApiKey> {
   readonly challenge = 'Key realm="keygate"';
   readonly #hasher: SecretHasher;
   readonly #locations: ApiKeyLocations;
+  readonly #headerCarriers: ReadonlyArray<readonly [string, CredentialCarrier]>;
+  readonly #queryCarriers: ReadonlyArray<readonly [string, CredentialCarrier]>;
 
   constructor(options: { hasher: SecretHasher; locations?: ApiKeyLocations }) {
     this.#hasher = options.hasher;
     this.#locations = options.locations ?? DEFAULT_API_KEY_LOCATIONS;
+    this.#headerCarriers = this.#locations.headers.map((name) => [name, carrier([name])] as const);
+    this.#queryCarriers = this.#locations.queryParameters.map((name) => [name, carrier([], [name])] as const);
   }
 
   extract(input: CheckInput): Extraction<PresentedApiKey> {
-    for (const name of this.#locations.headers) {
+    for (const [name, from] of this.#headerCarriers) {
       const value = input.header(name);
-      if (value !== undefined) return this.#found(value.trim(), [name], []);
+      if (value !== undefined) return this.#found(value.trim(), from);
     }
-    for (const name of this.#locations.queryParameters) {
+    for (const [name, from] of this.#queryCarriers) {
       const value = queryParam(input.query, name);
-      if (value === null) return { kind: 'malformed', detail: `query parameter ${name} is not valid URL encoding`, carrier: { headers: [], queryParameters: [name] } };
-      if (value !== undefined) return this.#found(value, [], [name]);
+      if (value === null) return { kind: 'malformed', detail: `query parameter ${name} is not valid URL encoding`, carrier: from };
+      if (value !== undefined) return this.#found(value, from);
     }
     if (this.#locations.bearer) {
       const token = authorizationParam(input.header('authorization'), 'Bearer');
-      if (token !== undefined && token.startsWith(API_KEY_PREFIX)) return this.#found(token, ['authorization'], []);
+      if (token !== undefined && token.startsWith(API_KEY_PREFIX)) return this.#found(token, AUTHORIZATION_CARRIER);
     }
-    return { kind: 'absent' };
+    return ABSENT;
   }
 
   verify(presented: PresentedApiKey, ctx: VerifyContext): Verification | Promise<Verification> {
@@ -95,8 +99,7 @@ export class ApiKeyCredential implements CredentialType<PresentedApiKey> {
     return this.#hasher.hash(key);
   }
 
-  #found(value: string, headers: string[], queryParameters: string[]): Extraction<PresentedApiKey> {
-    const carrier = { headers, queryParameters };
+  #found(value: string, carrier: CredentialCarrier): Extraction<PresentedApiKey> {
     if (value.length === 0) return { kind: 'malformed', detail: 'empty API key', carrier };
     if (value.length > MAX_API_KEY_LENGTH) return { kind: 'malformed', detail: `API key longer than ${MAX_API_KEY_LENGTH} characters`, carrier };
     if (!isVisibleAscii(value)) return { kind: 'malformed', detail: 'API key has characters outside visible ASCII', carrier };

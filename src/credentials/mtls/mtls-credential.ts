@@ -2,9 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import type { CheckInput } from '../../pipeline/check-input.js';
 import { Reason } from '../../pipeline/reason-codes.js';
 import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
-import { hashedCacheKey, whenFound } from '../credential-type.js';
+import { ABSENT, hashedCacheKey, NO_CARRIER, whenFound } from '../credential-type.js';
 
-const NO_CARRIER = Object.freeze({ headers: Object.freeze([]) as readonly string[], queryParameters: Object.freeze([]) as readonly string[] });
 const MAX_PRINCIPAL_LENGTH = 2048;
 
 export interface PresentedPrincipal {
@@ -29,7 +28,7 @@ export class MtlsCredential implements CredentialType<PresentedPrincipal> {
       if (fromCert === null) return { kind: 'malformed', detail: 'peer certificate has no usable URI SAN', carrier: NO_CARRIER };
       principal = fromCert;
     }
-    if (principal === '') return { kind: 'absent' };
+    if (principal === '') return ABSENT;
     if (principal.length > MAX_PRINCIPAL_LENGTH) return { kind: 'malformed', detail: 'principal too long', carrier: NO_CARRIER };
     return { kind: 'found', presented: { principal }, carrier: NO_CARRIER };
   }

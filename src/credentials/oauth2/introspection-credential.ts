@@ -5,9 +5,9 @@ import type { ReasonCode } from '../../pipeline/reason-codes.js';
 import type { CredentialRecord } from '../../cache/credential-record.js';
 import { StoreUnavailableError } from '../../cache/credential-resolver.js';
 import type { IntrospectionEndpointConfig } from '../../config/policy-types.js';
-import { hashedCacheKey, identifyToken } from '../credential-type.js';
+import { ABSENT, AUTHORIZATION_CARRIER, hashedCacheKey, identifyToken } from '../credential-type.js';
 import type { TokenPrincipal } from '../credential-type.js';
-import type { CredentialCarrier, CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
+import type { CredentialType, Extraction, Verification, VerifyContext } from '../credential-type.js';
 import { bearerShape, describeError } from '../jwt/jwt-credential.js';
 import { API_KEY_PREFIX } from '../key-auth/api-key-credential.js';
 import { authorizationParam, hasControlCharacter, isObject, isVisibleAscii, rememberBounded } from '../request-parts.js';
@@ -19,7 +19,6 @@ export const DEFAULT_INTROSPECTION_MAX_ENTRIES = 10_000;
 /** A principal longer than this (UTF-16 units) is refused: it becomes a lookup and an identity header. */
 const MAX_PRINCIPAL_LENGTH = 255;
 
-const AUTHORIZATION_CARRIER: CredentialCarrier = Object.freeze({ headers: Object.freeze(['authorization']), queryParameters: Object.freeze([]) });
 
 /** An opaque Bearer token as presented. */
 export interface PresentedToken {
@@ -103,7 +102,7 @@ export class IntrospectionCredential implements CredentialType<PresentedToken> {
 
   extract(input: CheckInput): Extraction<PresentedToken> {
     const token = authorizationParam(input.header('authorization'), 'Bearer');
-    if (token === undefined || token.startsWith(API_KEY_PREFIX) || bearerShape(token) !== 'opaque') return { kind: 'absent' };
+    if (token === undefined || token.startsWith(API_KEY_PREFIX) || bearerShape(token) !== 'opaque') return ABSENT;
     if (token.length === 0) return { kind: 'malformed', detail: 'empty Bearer token', carrier: AUTHORIZATION_CARRIER };
     if (token.length > MAX_OPAQUE_TOKEN_LENGTH) return { kind: 'malformed', detail: `Bearer token longer than ${MAX_OPAQUE_TOKEN_LENGTH} characters`, carrier: AUTHORIZATION_CARRIER };
     if (!isVisibleAscii(token)) return { kind: 'malformed', detail: 'Bearer token has characters outside visible ASCII', carrier: AUTHORIZATION_CARRIER };
