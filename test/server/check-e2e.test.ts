@@ -2,7 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deniedHeader, envoyRequest, setHeaders, startKeygate } from '../support/harness.js';
 import type { CheckResponseObject, Harness } from '../support/harness.js';
+import { connect } from 'node:http2';
 import { IDENTITY_HEADER_NAMES } from '../../src/pipeline/identity-headers.js';
+import { loadAuthorizationService } from '../../src/server/envoy-protos.js';
 
 const variants = [
   { name: 'PostgreSQL + Redis', options: { store: 'postgres', redis: true } as const },
@@ -154,6 +156,33 @@ for (const variant of variants) {
       const unknownLoads = h.app.resolver.stats.l3Loads;
       await Promise.all(Array.from({ length: 50 }, () => h.client.check(envoyRequest({ headers: { 'x-api-key': 'kg_never_issued_0000000000000000' } }))));
       assert.ok(h.app.resolver.stats.l3Loads - unknownLoads <= 1, 'unknown keys coalesce and are then remembered as unknown');
+    });
+
+    test('bytes that are not a CheckRequest get a denied CheckResponse, not an RPC error', async () => {
+      const session = connect(`http://127.0.0.1:${h.app.grpcPort}`);
+      try {
+        const garbage = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]); // field 1, length past the end
+        const frame = Buffer.alloc(5 + garbage.length);
+        frame.writeUInt32BE(garbage.length, 1);
+        garbage.copy(frame, 5);
+        const { body, grpcStatus } = await new Promise<{ body: Buffer; grpcStatus: string | undefined }>((resolve, reject) => {
+          const req = session.request({ ':method': 'POST', ':path': '/envoy.service.auth.v3.Authorization/Check', 'content-type': 'application/grpc', te: 'trailers' });
+          const chunks: Buffer[] = [];
+          let status: string | undefined;
+          req.on('trailers', (t) => { status = String(t['grpc-status']); });
+          req.on('data', (c: Buffer) => chunks.push(c));
+          req.on('end', () => resolve({ body: Buffer.concat(chunks), grpcStatus: status }));
+          req.on('error', reject);
+          req.end(frame);
+        });
+        assert.equal(grpcStatus, '0', 'the RPC itself succeeds');
+        const res = loadAuthorizationService().check.responseDeserialize(body.subarray(5)) as CheckResponseObject;
+        assert.equal(res.status?.code, 13);
+        assert.equal(res.http_response, 'denied_response');
+        assert.equal(JSON.parse(res.denied_response?.body ?? '{}').error, 'internal_error');
+      } finally {
+        session.close();
+      }
     });
 
     test('a revoked key is denied by the same server (change feed)', async () => {
